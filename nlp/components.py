@@ -1,0 +1,221 @@
+"""medkg's spaCy components (factories prefixed ``medkg_``).
+
+* ``medkg_sentences``      sentence starts at line breaks and after the title (runs after the sentencizer)
+* ``medkg_dictionary_ner`` dictionary-based NER baseline (longest match over the concept dictionary)
+* ``medkg_abbreviations``  propagates entities through scispaCy's abbreviation pairs
+* ``medkg_linker``         links every entity to a concept id (exact -> normalized -> abbreviation -> fuzzy)
+* ``medkg_relations``      sentence-level relations (see :mod:`nlp.relations`)
+
+Components that need the concept dictionary get it via :func:`attach_dictionary` after the
+pipeline is built: it is a large in-memory object, shared, never serialised into the pipeline.
+"""
+
+import re
+from typing import Iterable
+
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+from spacy.util import filter_spans
+
+from nlp import extensions  # noqa: F401  (registers the attributes)
+from nlp.relations import extract_relations
+
+_SUBTOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+# ---------------------------------------------------------------------------- sentences
+@Language.component("medkg_sentences")
+def medkg_sentences(doc: Doc) -> Doc:
+    """Start a sentence after every line break (note lines, section headers, list items)
+    and at the start of the abstract (``doc.user_data["title_end"]``): titles often lack a period."""
+    title_end = doc.user_data.get("title_end")
+    for i, tok in enumerate(doc[:-1]):
+        nxt = doc[i + 1]
+        if "\n" in tok.text or "\n" in tok.whitespace_ or (title_end is not None and nxt.idx == title_end):
+            if not nxt.is_space:
+                nxt.is_sent_start = True
+            elif i + 2 < len(doc):
+                doc[i + 2].is_sent_start = True
+    return doc
+
+
+# ---------------------------------------------------------------------------- dictionary NER
+class DictionaryMatcher:
+    """Greedy longest-match of dictionary aliases over a tokenizer-independent sub-token stream.
+
+    Aliases and text are both split with ``\\w+|[^\\w\\s]`` and compared lower-cased, so the
+    matcher does not depend on the pipeline's tokenizer; short all-caps aliases (``ACE``,
+    ``AD``) only match with the same case, so ``ace`` or ``ad`` in running text do not.
+    """
+
+    def __init__(self, patterns: Iterable[tuple[str, str, str]]):
+        self.table: dict[str, tuple[str, str, str | None]] = {}
+        self.max_len: dict[str, int] = {}
+        for alias, label, concept_id in patterns:
+            toks = _SUBTOKEN.findall(alias)
+            if not toks:
+                continue
+            key = " ".join(t.lower() for t in toks)
+            case_sensitive = alias if (len(alias) <= 5 and alias.upper() == alias and any(c.isalpha() for c in alias)) else None
+            prev = self.table.get(key)
+            if prev is not None and (prev[2] is None or case_sensitive is not None):
+                continue  # first pattern wins; a case-insensitive alias beats a case-sensitive one
+            self.table[key] = (label, concept_id, case_sensitive)
+            first = toks[0].lower()
+            self.max_len[first] = max(self.max_len.get(first, 0), len(toks))
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def find(self, text: str) -> list[tuple[int, int, str, str]]:
+        """``(start_char, end_char, label, concept_id)`` of non-overlapping longest matches."""
+        toks = [(m.start(), m.end(), m.group()) for m in _SUBTOKEN.finditer(text)]
+        lowered = [t[2].lower() for t in toks]
+        out = []
+        i = 0
+        n = len(toks)
+        while i < n:
+            longest = self.max_len.get(lowered[i], 0)
+            hit = None
+            for length in range(min(longest, n - i), 0, -1):
+                key = " ".join(lowered[i:i + length])
+                entry = self.table.get(key)
+                if entry is None:
+                    continue
+                start, end = toks[i][0], toks[i + length - 1][1]
+                if entry[2] is not None and text[start:end] != entry[2]:
+                    continue
+                # a match must not cut a word in two ("ACE" inside "ACE-2" is fine, "ace" in "acetyl" is not)
+                if (start > 0 and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum()):
+                    continue
+                hit = (start, end, entry[0], entry[1], length)
+                break
+            if hit:
+                out.append(hit[:4])
+                i += hit[4]
+            else:
+                i += 1
+        return out
+
+
+class DictionaryNER:
+    """Sets ``doc.ents`` from dictionary matches; keeps entities already set by a trained NER
+    (``mode="fill"``) or replaces them (``mode="replace"``)."""
+
+    def __init__(self, nlp: Language, name: str, mode: str = "fill"):
+        self.name = name
+        self.mode = mode
+        self.matcher: DictionaryMatcher | None = None
+
+    def __call__(self, doc: Doc) -> Doc:
+        if self.matcher is None:
+            raise RuntimeError("medkg_dictionary_ner has no dictionary: call nlp.components.attach_dictionary()")
+        spans = []
+        for start, end, label, cid in self.matcher.find(doc.text):
+            span = doc.char_span(start, end, label=label, alignment_mode="expand")
+            if span is not None:
+                span._.concept_id = cid
+                spans.append(span)
+        existing = list(doc.ents) if self.mode == "fill" else []
+        # trained entities first: on overlap they win (filter_spans prefers longer, then earlier)
+        taken = set()
+        for e in existing:
+            taken.update(range(e.start, e.end))
+        extra = [s for s in filter_spans(spans) if not taken.intersection(range(s.start, s.end))]
+        doc.ents = sorted(existing + extra, key=lambda s: s.start)
+        return doc
+
+
+@Language.factory("medkg_dictionary_ner", default_config={"mode": "fill"})
+def make_dictionary_ner(nlp: Language, name: str, mode: str) -> DictionaryNER:
+    return DictionaryNER(nlp, name, mode)
+
+
+# ---------------------------------------------------------------------------- abbreviations
+@Language.component("medkg_abbreviations")
+def medkg_abbreviations(doc: Doc) -> Doc:
+    """Use scispaCy's abbreviation pairs: every occurrence of a short form whose long form is
+    an entity becomes an entity of the same type (and is later linked through the long form)."""
+    abrvs = getattr(doc._, "abbreviations", None) or []
+    if not abrvs:
+        return doc
+    ents = list(doc.ents)
+    by_span = {(e.start, e.end): e for e in ents}
+    new = []
+    for short in abrvs:
+        long_form = short._.long_form
+        label = None
+        for e in ents:
+            if e.start >= long_form.start and e.end <= long_form.end and (e.end - e.start) >= (long_form.end - long_form.start) * 0.5:
+                label = e.label_
+                break
+        if label is None:
+            continue
+        for occ in _occurrences(doc, short.text):
+            if (occ.start, occ.end) not in by_span:
+                new.append(Span(doc, occ.start, occ.end, label=label))
+    if new:
+        taken = set()
+        for e in ents:
+            taken.update(range(e.start, e.end))
+        keep = [s for s in filter_spans(new) if not taken.intersection(range(s.start, s.end))]
+        doc.ents = sorted(ents + keep, key=lambda s: s.start)
+    return doc
+
+
+def _occurrences(doc: Doc, text: str) -> list[Span]:
+    out = []
+    for m in re.finditer(r"(?<!\w)" + re.escape(text) + r"(?!\w)", doc.text):
+        span = doc.char_span(m.start(), m.end())
+        if span is not None:
+            out.append(span)
+    return out
+
+
+def _long_forms(doc: Doc) -> dict[str, str]:
+    return {a.text: a._.long_form.text for a in (getattr(doc._, "abbreviations", None) or [])}
+
+
+# ---------------------------------------------------------------------------- linking
+class Linker:
+    """Links each entity to a concept: ``span._.concept_id / concept_name / vocab / link_score``."""
+
+    def __init__(self, nlp: Language, name: str, threshold: float):
+        self.name = name
+        self.threshold = threshold
+        self.dictionary = None
+
+    def __call__(self, doc: Doc) -> Doc:
+        if self.dictionary is None:
+            raise RuntimeError("medkg_linker has no dictionary: call nlp.components.attach_dictionary()")
+        long_forms = _long_forms(doc)
+        for ent in doc.ents:
+            res = self.dictionary.link(ent.text, ent.label_, long_form=long_forms.get(ent.text),
+                                       threshold=self.threshold)
+            ent._.concept_id = res.concept_id
+            ent._.concept_name = res.name
+            ent._.vocab = res.vocab
+            ent._.link_score = float(res.score)
+            ent._.link_method = res.method
+        return doc
+
+
+@Language.factory("medkg_linker", default_config={"threshold": 0.85})
+def make_linker(nlp: Language, name: str, threshold: float) -> Linker:
+    return Linker(nlp, name, threshold)
+
+
+def attach_dictionary(nlp: Language, dictionary) -> None:
+    """Give the dictionary-backed components their (shared) concept dictionary."""
+    for name, pipe in nlp.pipeline:
+        if isinstance(pipe, DictionaryNER):
+            pipe.matcher = DictionaryMatcher(dictionary.ner_patterns())
+        elif isinstance(pipe, Linker):
+            pipe.dictionary = dictionary
+
+
+# ---------------------------------------------------------------------------- relations
+@Language.component("medkg_relations")
+def medkg_relations(doc: Doc) -> Doc:
+    doc._.relations = extract_relations(doc)
+    return doc
