@@ -1,0 +1,501 @@
+"""``Neo4jGraphStore``: the :class:`kg.store.GraphStore` protocol over a Neo4j 5 server (Bolt).
+
+The graph follows :mod:`kg.schema`; every Cypher statement lives in :mod:`kg.neo4j_queries`.
+Rows come from :func:`kg.rows.document_rows`, exactly what the SQLite backend writes, and the
+reads mirror :mod:`kg.sqlite_store`'s orderings, so both backends answer alike (the contract
+suite in ``tests/contract`` checks it). Differences that cannot be removed: keyword-search scores
+(Lucene BM25 with the English analyzer, which drops English stop words, vs FTS5 BM25).
+
+Writes: one managed transaction per :meth:`Neo4jGraphStore.write` call, with ``UNWIND $rows``
+statements in chunks; the driver retries transient failures (deadlocks, a leader switch, a
+server that went away and came back within ``max_transaction_retry_time``) with exponential
+backoff, re-running the whole transaction function, which is safe because it decides what to
+write from what it reads inside the transaction. Errors reach callers as
+:class:`nlp.errors.BackendUnavailable` (cannot connect, authentication failed, server gone) or
+:class:`nlp.errors.GraphStoreError` (constraint violation, any other server or driver error),
+each with a one-line message naming the URI.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections import deque
+from typing import Any, Callable, Iterator, Sequence, TypeVar
+
+from kg import neo4j_queries as Q
+from kg.model import Concept, Evidence, Fact, GraphStats, Passage, Path, WriteStats
+from kg.rows import DocumentRows, document_rows
+from kg.schema import PREDICATES
+from nlp.errors import BackendUnavailable, ConfigError, GraphStoreError
+from nlp.extraction import Extraction
+
+try:  # the driver is a core dependency, but keep import errors readable
+    import neo4j
+    from neo4j import exceptions as neo4j_exc
+except ImportError as _e:  # pragma: no cover - exercised only without the driver
+    neo4j = None  # type: ignore[assignment]
+    _IMPORT_ERROR: ImportError | None = _e
+else:
+    _IMPORT_ERROR = None
+
+T = TypeVar("T")
+
+DEFAULT_URI = "bolt://127.0.0.1:7687"
+DEFAULT_USER = "neo4j"
+# Rows per UNWIND statement: big enough to amortise round trips, small enough to keep each
+# statement's memory modest.
+CHUNK = 2000
+# How long the driver keeps retrying a transaction that failed transiently (server restart included).
+DEFAULT_RETRY_SECONDS = 60.0
+_NEIGHBOUR_CAP = 200
+_FLAGS = ("negated", "uncertain", "historical", "hypothetical", "family")
+_NO_LIMIT = 2**62
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", str(text)).strip()
+
+
+def _chunks(rows: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for i in range(0, len(rows), size):
+        yield rows[i:i + size]
+
+
+def _normalize_name(text: str) -> str:
+    # Same as kg.sqlite_store.normalize_name (kept here so this backend does not import SQLite's).
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+class Neo4jGraphStore:
+    """The graph store on a Neo4j server.
+
+    Args:
+        driver: a ``neo4j.Driver`` (injected; use :meth:`connect` to make one from a URI).
+        database: database name (``None``: the server's default database).
+        uri: the server URI, used in error messages only (defaults to the driver's address).
+        owns_driver: close the driver in :meth:`close` (true when :meth:`connect` made it).
+
+    Thread-safe as far as the driver is: each call uses its own session.
+    """
+
+    def __init__(self, driver: Any, *, database: str | None = None, uri: str | None = None,
+                 owns_driver: bool = False):
+        if _IMPORT_ERROR is not None:  # pragma: no cover
+            raise BackendUnavailable("The neo4j Python driver is not installed: pip install neo4j") from _IMPORT_ERROR
+        self._driver = driver
+        self._database = database
+        self._owns_driver = owns_driver
+        self.uri = uri or self._driver_address(driver)
+
+    @staticmethod
+    def _driver_address(driver: Any) -> str:
+        try:
+            host, port = driver.get_server_info().address[:2]  # pragma: no cover - needs a server
+            return f"bolt://{host}:{port}"
+        except Exception:
+            return "the Neo4j server"
+
+    @classmethod
+    def connect(cls, uri: str | None = None, user: str | None = None, password: str | None = None, *,
+                database: str | None = None, max_transaction_retry_time: float = DEFAULT_RETRY_SECONDS,
+                connection_timeout: float = 10.0, ensure_schema: bool = True) -> "Neo4jGraphStore":
+        """Connect to a server, check the connection and credentials, create the schema.
+
+        Missing arguments come from ``NEO4J_URI`` / ``NEO4J_USER`` / ``NEO4J_PASSWORD``
+        (``NEO4J_DATABASE`` for the database), then ``bolt://127.0.0.1:7687`` and ``neo4j``.
+
+        Raises:
+            ConfigError: the URI is malformed.
+            BackendUnavailable: the server cannot be reached, or rejects the credentials.
+        """
+        if _IMPORT_ERROR is not None:  # pragma: no cover
+            raise BackendUnavailable("The neo4j Python driver is not installed: pip install neo4j") from _IMPORT_ERROR
+        uri = uri or os.environ.get("NEO4J_URI") or DEFAULT_URI
+        user = user or os.environ.get("NEO4J_USER") or DEFAULT_USER
+        if password is None:
+            password = os.environ.get("NEO4J_PASSWORD", "")
+        database = database or os.environ.get("NEO4J_DATABASE") or None
+        try:
+            driver = neo4j.GraphDatabase.driver(
+                uri, auth=(user, password), max_transaction_retry_time=max_transaction_retry_time,
+                connection_timeout=connection_timeout, notifications_min_severity="OFF",
+            )
+        except (neo4j_exc.ConfigurationError, ValueError) as e:
+            raise ConfigError(f"Invalid Neo4j URI {uri!r}: {_one_line(e)}") from e
+        try:
+            driver.verify_connectivity()
+        except neo4j_exc.AuthError as e:
+            driver.close()
+            raise BackendUnavailable(
+                f"Neo4j at {uri}: authentication failed for user {user!r} (check NEO4J_USER / NEO4J_PASSWORD)"
+            ) from e
+        except (neo4j_exc.ServiceUnavailable, neo4j_exc.SessionExpired, OSError) as e:
+            driver.close()
+            raise BackendUnavailable(
+                f"Cannot reach Neo4j at {uri}: {_one_line(e)} (is it running? scripts/neo4j.sh start)"
+            ) from e
+        except neo4j_exc.Neo4jError as e:
+            driver.close()
+            raise BackendUnavailable(f"Neo4j at {uri} refused the connection: {_one_line(e.message or e)}") from e
+        except neo4j_exc.DriverError as e:
+            driver.close()
+            raise BackendUnavailable(f"Cannot use Neo4j at {uri}: {_one_line(e)}") from e
+        store = cls(driver, database=database, uri=uri, owns_driver=True)
+        if ensure_schema:
+            try:
+                store.ensure_schema()
+            except Exception:
+                store.close()
+                raise
+        return store
+
+    def __repr__(self) -> str:
+        return f"Neo4jGraphStore({self.uri!r})"
+
+    # ------------------------------------------------------------------ plumbing
+    @contextlib.contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Translate driver errors into medkg errors with a one-line message naming the URI."""
+        try:
+            yield
+        except neo4j_exc.AuthError as e:
+            raise BackendUnavailable(f"Neo4j at {self.uri}: authentication failed while trying to {action}") from e
+        except (neo4j_exc.ServiceUnavailable, neo4j_exc.SessionExpired) as e:
+            raise BackendUnavailable(
+                f"Neo4j at {self.uri} is unavailable (tried to {action}, retries exhausted): {_one_line(e)}"
+            ) from e
+        except neo4j_exc.ConstraintError as e:
+            raise GraphStoreError(
+                f"Neo4j at {self.uri}: constraint violated while trying to {action}: {_one_line(e.message or e)}"
+            ) from e
+        except neo4j_exc.Neo4jError as e:
+            raise GraphStoreError(
+                f"Neo4j at {self.uri}: failed to {action}: {_one_line(e.message or e)} [{e.code}]"
+            ) from e
+        except neo4j_exc.DriverError as e:
+            raise GraphStoreError(f"Neo4j at {self.uri}: failed to {action}: {_one_line(e)}") from e
+
+    def _session(self, write: bool = False):
+        return self._driver.session(
+            database=self._database,
+            default_access_mode=neo4j.WRITE_ACCESS if write else neo4j.READ_ACCESS,
+            notifications_min_severity="OFF",
+        )
+
+    def _read(self, cypher: str, action: str, /, **params: Any) -> list[Any]:
+        """Run a read query in a managed (retried) transaction and return its records."""
+
+        def work(tx):
+            return list(tx.run(cypher, params))
+
+        with self._errors(action), self._session() as session:
+            return session.execute_read(work)
+
+    def _write_tx(self, work: Callable[..., T], action: str, *args: Any) -> T:
+        with self._errors(action), self._session(write=True) as session:
+            return session.execute_write(work, *args)
+
+    # ------------------------------------------------------------------ schema
+    def ensure_schema(self) -> None:
+        """Create the constraints and indexes if missing (idempotent) and wait until they are online."""
+        with self._errors("create the schema"), self._session(write=True) as session:
+            for statement in Q.SCHEMA:
+                session.run(statement).consume()
+            session.run(Q.AWAIT_INDEXES, seconds=120).consume()
+
+    # ------------------------------------------------------------------ writes
+    def write(self, batch: Sequence[Extraction]) -> WriteStats:
+        """Store a batch of extractions in one transaction (see :class:`kg.store.GraphStore`)."""
+        if not batch:
+            return WriteStats()
+        return self._write_tx(self._write_batch, f"write {len(batch)} documents", list(batch))
+
+    @staticmethod
+    def _write_batch(tx, batch: list[Extraction]) -> WriteStats:
+        # Runs inside a managed transaction and may be retried: build everything afresh.
+        stats = WriteStats()
+        ids = list(dict.fromkeys(ex.document.id for ex in batch))
+        hashes = {r["id"]: r["content_hash"] for r in tx.run(Q.DOCUMENT_HASHES, ids=ids)}
+        # Same decisions as SQLiteGraphStore.write, in batch order. A document's current version is
+        # either the stored one (until replaced) or one pending from earlier in this batch.
+        seen: dict[str, str] = {}
+        pending: dict[str, DocumentRows] = {}
+        stored = set(hashes)
+        to_delete: list[str] = []
+        removed: list[str | list[int]] = []  # a doc id (stored version, uids known after delete) or uids
+        edge_keys: set[tuple[str, str, str]] = set()
+        concept_ids: set[str] = set()
+        for ex in batch:
+            doc = ex.document
+            h = doc.content_hash
+            if hashes.get(doc.id) == h or seen.get(doc.id) == h:
+                stats.unchanged += 1
+                continue
+            if doc.id in hashes or doc.id in seen:
+                if doc.id in pending:
+                    old = pending.pop(doc.id)
+                    removed.append([s["uid"] for s in old.sentences])
+                elif doc.id in stored:
+                    stored.discard(doc.id)
+                    to_delete.append(doc.id)
+                    removed.append(doc.id)
+                stats.replaced += 1
+            rows = document_rows(ex)
+            pending[doc.id] = rows
+            seen[doc.id] = h
+            edge_keys |= rows.edge_keys
+            concept_ids |= set(rows.concepts)
+            stats.documents += 1
+            stats.sentences += len(rows.sentences)
+            stats.mentions += len(rows.mentions)
+            stats.evidence += len(rows.evidence)
+
+        deleted_uids: dict[str, list[int]] = {}
+        if to_delete:
+            uids, keys, cids = _delete_documents(tx, to_delete)
+            deleted_uids = uids
+            edge_keys |= keys
+            concept_ids |= cids
+        for item in removed:
+            stats.removed_uids.extend(deleted_uids.get(item, []) if isinstance(item, str) else item)
+
+        _insert(tx, list(pending.values()))
+        _recompute(tx, edge_keys, concept_ids)
+        return stats
+
+    def remove_documents(self, doc_ids: Sequence[str]) -> list[int]:
+        """Remove documents and everything derived from them; returns the removed sentence uids."""
+        ids = list(dict.fromkeys(doc_ids))
+        if not ids:
+            return []
+
+        def work(tx) -> list[int]:
+            uids, keys, cids = _delete_documents(tx, ids)
+            _recompute(tx, keys, cids)
+            return [u for doc_id in ids for u in uids.get(doc_id, [])]
+
+        return self._write_tx(work, f"remove {len(ids)} documents")
+
+    def clear(self) -> None:
+        """Delete every node and relationship (constraints and indexes stay). For tests and resets."""
+        with self._errors("clear the database"), self._session(write=True) as session:
+            session.run(Q.DELETE_ALL).consume()
+
+    # ------------------------------------------------------------------ reads
+    def document_hashes(self, doc_ids: Sequence[str]) -> dict[str, str]:
+        ids = list(dict.fromkeys(doc_ids))
+        out: dict[str, str] = {}
+        for chunk in _chunks(ids):
+            out.update({r["id"]: r["content_hash"]
+                        for r in self._read(Q.DOCUMENT_HASHES, "read document hashes", ids=list(chunk))})
+        return out
+
+    def concept(self, concept_id: str) -> Concept | None:
+        rows = self._read(Q.CONCEPT_BY_ID, "look up a concept", id=concept_id)
+        return _concept(rows[0]["concept"]) if rows else None
+
+    def find_concepts(self, text: str, limit: int = 10) -> list[Concept]:
+        norm = _normalize_name(text)
+        if not norm:
+            return []
+        rows = self._read(Q.FIND_CONCEPTS, "find concepts", id=text.strip(), norm=norm,
+                          limit=_limit(limit))
+        return [_concept(r["concept"]) for r in rows]
+
+    def facts(
+        self,
+        concept_id: str,
+        predicates: Sequence[str] | None = None,
+        *,
+        direction: str = "both",
+        other_id: str | None = None,
+        other_type: str | None = None,
+        include_negated: bool = False,
+        limit: int = 50,
+        evidence_limit: int = 5,
+    ) -> list[Fact]:
+        if direction not in ("out", "in", "both"):
+            raise ValueError(f"direction must be out, in or both, not {direction!r}")
+        preds = [p for p in (predicates or PREDICATES) if p in PREDICATES]
+        if predicates and not preds:
+            return []
+        rows = self._read(
+            Q.FACTS, "read facts", id=concept_id, predicates=preds, direction=direction, other_id=other_id,
+            other_type=other_type, include_negated=bool(include_negated), limit=_limit(limit),
+            evidence_limit=_limit(evidence_limit),
+        )
+        return [_fact(r) for r in rows]
+
+    def _neighbours(self, concept_id: str) -> list[str]:
+        return [r["other"] for r in self._read(Q.NEIGHBOURS, "find paths", id=concept_id, cap=_NEIGHBOUR_CAP)]
+
+    def paths(self, source_id: str, target_id: str, max_hops: int = 3, limit: int = 10) -> list[Path]:
+        # The same breadth-first search as SQLiteGraphStore.paths (all shortest chains over
+        # supported edges, either direction), so both backends return the same paths in order.
+        if source_id == target_id:
+            return []
+        parents: dict[str, list[str]] = {source_id: []}
+        frontier = deque([source_id])
+        depth = {source_id: 0}
+        found_depth = None
+        while frontier:
+            node = frontier.popleft()
+            d = depth[node]
+            if found_depth is not None and d >= found_depth or d >= max_hops:
+                continue
+            for nxt in self._neighbours(node):
+                if nxt not in depth:
+                    depth[nxt] = d + 1
+                    parents[nxt] = [node]
+                    frontier.append(nxt)
+                elif depth[nxt] == d + 1:
+                    parents[nxt].append(node)
+                if nxt == target_id:
+                    found_depth = d + 1
+        if target_id not in parents:
+            return []
+        chains: list[list[str]] = []
+
+        def walk(node: str, acc: list[str]) -> None:
+            if len(chains) >= limit:
+                return
+            if node == source_id:
+                chains.append([source_id, *acc])
+                return
+            for p in sorted(parents[node]):
+                walk(p, [node, *acc])
+
+        walk(target_id, [])
+        return [Path(hops=[self._hop(a, b) for a, b in zip(chain, chain[1:])]) for chain in chains]
+
+    def _hop(self, a: str, b: str) -> Fact:
+        return self.facts(a, other_id=b, limit=1, evidence_limit=3)[0]
+
+    def keyword_search(self, query: str, k: int = 10) -> list[Passage]:
+        """Full-text search over sentences (Lucene BM25). User text is searched as plain words."""
+        q = Q.fulltext_query(query)
+        if q is None or k <= 0:
+            return []
+        # Fetch a few more than k so ties at the cut are broken by uid, as in SQLite.
+        rows = self._read(Q.KEYWORD_SEARCH, "search sentences", query=q, k=k, fetch=k + 20)
+        return [_passage(r, score=float(r["score"])) for r in rows]
+
+    def passages(self, uids: Sequence[int]) -> list[Passage]:
+        ids = [int(u) for u in uids]
+        found: dict[int, Passage] = {}
+        for chunk in _chunks(list(dict.fromkeys(ids))):
+            for r in self._read(Q.PASSAGES, "read passages", uids=list(chunk)):
+                found[r["uid"]] = _passage(r)
+        return [found[u] for u in ids if u in found]
+
+    def sentence_uids(self) -> list[int]:
+        return [r["uid"] for r in self._read(Q.SENTENCE_UIDS, "list sentence uids")]
+
+    def stats(self) -> GraphStats:
+        row = self._read(Q.STATS, "count the graph")[0]
+        by_pred = {r["predicate"]: r["n"] for r in self._read(Q.EDGE_COUNTS, "count edges") if r["n"]}
+        return GraphStats(documents=row["documents"], sentences=row["sentences"], mentions=row["mentions"],
+                          concepts=row["concepts"], edges=sum(by_pred.values()), evidence=row["evidence"],
+                          edges_by_predicate=dict(sorted(by_pred.items())))
+
+    def close(self) -> None:
+        if self._owns_driver:
+            self._driver.close()
+
+    def __enter__(self) -> "Neo4jGraphStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------------------- transaction helpers
+def _delete_documents(tx, doc_ids: Sequence[str]):
+    """Delete documents inside ``tx``; returns (uids by doc id, edge keys, concept ids) they touched."""
+    uids: dict[str, list[int]] = {}
+    keys: set[tuple[str, str, str]] = set()
+    cids: set[str] = set()
+    for chunk in _chunks(list(doc_ids), 500):
+        for r in tx.run(Q.DELETE_DOCUMENTS, ids=list(chunk)):
+            uids[r["id"]] = list(r["uids"])
+            keys |= {tuple(k) for k in r["keys"]}
+            cids |= set(r["concept_ids"])
+    return uids, keys, cids
+
+
+def _insert(tx, docs: list[DocumentRows]) -> None:
+    if not docs:
+        return
+    concepts: dict[str, dict[str, Any]] = {}
+    sentences, mentions, evidence = [], [], []
+    for rows in docs:
+        sentences += rows.sentences
+        for cid, c in rows.concepts.items():
+            concepts.setdefault(cid, c)
+        for m in rows.mentions:
+            c = rows.concepts[m["concept_id"]]
+            props = {k: m[k] for k in ("start", "end", "text", "label", "score", *_FLAGS)}
+            # The document's name for the concept, as SQLite's mentions table keeps it.
+            props["concept_name"] = c["name"]
+            props["vocab"] = c["vocab"]
+            mentions.append({"sentence_uid": m["sentence_uid"], "concept_id": m["concept_id"], "props": props})
+        evidence += rows.evidence
+    for statement, rows_ in (
+        (Q.MERGE_DOCUMENTS, [d.document for d in docs]),
+        (Q.MERGE_SENTENCES, sentences),
+        (Q.MERGE_CONCEPTS, list(concepts.values())),
+        (Q.CREATE_MENTIONS, mentions),
+        (Q.MERGE_EVIDENCE, evidence),
+    ):
+        for chunk in _chunks(rows_):
+            tx.run(statement, rows=list(chunk)).consume()
+
+
+def _recompute(tx, edge_keys: set[tuple[str, str, str]], concept_ids: set[str]) -> None:
+    """Recompute the derived edges and concept aggregates touched by a change (edges first:
+    a concept with no mention left can carry no evidence, and is deleted after)."""
+    by_pred: dict[str, list[list[str]]] = {}
+    for s, p, o in sorted(edge_keys):
+        by_pred.setdefault(p, []).append([s, o])
+    for predicate, keys in by_pred.items():
+        statement = Q.EDGE_RECOMPUTE.get(predicate)
+        if statement is None:  # stored evidence with a predicate no longer in the schema
+            raise GraphStoreError(f"Evidence with unknown predicate {predicate!r}. Available: {', '.join(PREDICATES)}")
+        for chunk in _chunks(keys):
+            tx.run(statement, keys=list(chunk), predicate=predicate).consume()
+    ids = sorted(concept_ids)
+    for chunk in _chunks(ids):
+        tx.run(Q.DELETE_UNMENTIONED_CONCEPTS, ids=list(chunk)).consume()
+        tx.run(Q.CONCEPT_RECOMPUTE, ids=list(chunk)).consume()
+
+
+# ---------------------------------------------------------------------------- record -> model
+def _limit(n: int) -> int:
+    # SQLite treats a negative LIMIT as "no limit"; Cypher rejects it.
+    return _NO_LIMIT if n < 0 else int(n)
+
+
+def _concept(m: dict[str, Any]) -> Concept:
+    return Concept(id=m["id"], name=m.get("name") or "", type=m.get("type") or "", vocab=m.get("vocab") or "",
+                   synonyms=list(m.get("synonyms") or []), mentions=int(m.get("mentions") or 0),
+                   documents=int(m.get("documents") or 0))
+
+
+def _fact(r: Any) -> Fact:
+    edge = r["edge"]
+    evidence = [
+        Evidence(sentence_id=e["sentence_id"], doc_id=e["doc_id"], text=e["text"], start=e["start"], end=e["end"],
+                 year=e["year"], title=e["title"] or "", confidence=e["confidence"], trigger=e["trigger"] or "",
+                 **{f: bool(e[f]) for f in _FLAGS})
+        for e in r["evidence"]
+    ]
+    return Fact(subject=_concept(r["subject"]), predicate=r["predicate"], object=_concept(r["object"]),
+                support=edge["support"], contradicting=edge["contradicting"], uncertain=edge["uncertain"],
+                documents=edge["documents"], first_year=edge["first_year"], last_year=edge["last_year"],
+                evidence=evidence)
+
+
+def _passage(r: Any, score: float = 0.0) -> Passage:
+    return Passage(sentence_id=r["sentence_id"], uid=r["uid"], doc_id=r["doc_id"], text=r["text"], score=score,
+                   title=r["title"] or "", year=r["year"], start=r["start"], end=r["end"])
