@@ -53,7 +53,12 @@ SCHEMA = [
 AWAIT_INDEXES = "CALL db.awaitIndexes($seconds)"
 
 # ----------------------------------------------------------------------------- writes
-DOCUMENT_HASHES = f"""
+# Write statements only ever seek by unique constraint / index, so their plans do not depend on
+# graph statistics; "replan=skip" keeps Neo4j from recompiling them again and again while an
+# ingest grows the graph from empty (each recompilation costs 50-200 ms; dozens happened per
+# benchmark run without it). Schema changes still flush the plan cache.
+_STABLE = "CYPHER replan=skip"
+DOCUMENT_HASHES = f"""{_STABLE}
 UNWIND $ids AS id
 MATCH (d:{DOCUMENT} {{id: id}})
 RETURN d.id AS id, d.content_hash AS content_hash
@@ -61,7 +66,7 @@ RETURN d.id AS id, d.content_hash AS content_hash
 
 # Removes documents with their sentences, mentions and evidence, and reports what the removal
 # touched (sentence uids, edge keys, concept ids) so the caller can recompute the aggregates.
-DELETE_DOCUMENTS = f"""
+DELETE_DOCUMENTS = f"""{_STABLE}
 UNWIND $ids AS id
 MATCH (d:{DOCUMENT} {{id: id}})
 CALL (id) {{
@@ -89,13 +94,13 @@ DETACH DELETE d
 RETURN id, uids, keys, concept_ids
 """
 
-MERGE_DOCUMENTS = f"""
+MERGE_DOCUMENTS = f"""{_STABLE}
 UNWIND $rows AS row
 MERGE (d:{DOCUMENT} {{id: row.id}})
 SET d += row
 """
 
-MERGE_SENTENCES = f"""
+MERGE_SENTENCES = f"""{_STABLE}
 UNWIND $rows AS row
 MATCH (d:{DOCUMENT} {{id: row.doc_id}})
 MERGE (s:{SENTENCE} {{id: row.id}})
@@ -104,7 +109,7 @@ MERGE (d)-[:{HAS_SENTENCE}]->(s)
 """
 
 # Placeholder values; the aggregates are recomputed from the mentions afterwards (CONCEPT_RECOMPUTE).
-MERGE_CONCEPTS = f"""
+MERGE_CONCEPTS = f"""{_STABLE}
 UNWIND $rows AS row
 MERGE (c:{CONCEPT} {{id: row.id}})
 ON CREATE SET c.name = row.name, c.type = row.type, c.vocab = row.vocab, c.synonyms = [],
@@ -113,15 +118,17 @@ ON CREATE SET c.name = row.name, c.type = row.type, c.vocab = row.vocab, c.synon
 
 # CREATE, not MERGE: a sentence may mention one concept several times (each mention counts,
 # as in SQLite). Idempotency is per document: a stored document is skipped or replaced whole.
-CREATE_MENTIONS = f"""
+CREATE_MENTIONS = f"""{_STABLE}
 UNWIND $rows AS row
 MATCH (s:{SENTENCE} {{uid: row.sentence_uid}})
 MATCH (c:{CONCEPT} {{id: row.concept_id}})
-CREATE (s)-[m:{MENTIONS}]->(c)
-SET m = row.props
+CREATE (s)-[:{MENTIONS} {{start: row.start, end: row.end, text: row.text, label: row.label, score: row.score,
+                         negated: row.negated, uncertain: row.uncertain, historical: row.historical,
+                         hypothetical: row.hypothetical, family: row.family, concept_name: row.concept_name,
+                         vocab: row.vocab}}]->(c)
 """
 
-MERGE_EVIDENCE = f"""
+MERGE_EVIDENCE = f"""{_STABLE}
 UNWIND $rows AS row
 MATCH (s:{SENTENCE} {{uid: row.sentence_uid}})
 MERGE (e:{EVIDENCE} {{id: row.id}})
@@ -132,41 +139,42 @@ MERGE (s)-[:{HAS_EVIDENCE}]->(e)
 # Concept aggregates from its mentions, with the same tie-breaking as SQLite: the most frequent
 # name / label / vocab, ties to the smallest; synonyms are the distinct lower-cased surface forms
 # (and linked names), each shown by its smallest spelling, most frequent first.
-DELETE_UNMENTIONED_CONCEPTS = f"""
+DELETE_UNMENTIONED_CONCEPTS = f"""{_STABLE}
 UNWIND $ids AS id
 MATCH (c:{CONCEPT} {{id: id}})
 WHERE NOT EXISTS {{ (:{SENTENCE})-[:{MENTIONS}]->(c) }}
 DETACH DELETE c
 """
 
-CONCEPT_RECOMPUTE = f"""
+CONCEPT_RECOMPUTE = f"""{_STABLE}
 UNWIND $ids AS id
 MATCH (c:{CONCEPT} {{id: id}})
 CALL (c) {{
   MATCH (s:{SENTENCE})-[m:{MENTIONS}]->(c)
-  RETURN count(m) AS mentions, count(DISTINCT s.doc_id) AS documents
+  RETURN count(m) AS mentions, count(DISTINCT s.doc_id) AS documents,
+         collect([m.text, m.concept_name, m.label, m.vocab]) AS ms
 }}
-CALL (c) {{
-  MATCH (:{SENTENCE})-[m:{MENTIONS}]->(c)
-  WITH CASE WHEN m.concept_name <> '' THEN m.concept_name ELSE m.text END AS x, count(*) AS n
+CALL (ms) {{
+  UNWIND ms AS m
+  WITH CASE WHEN m[1] <> '' THEN m[1] ELSE m[0] END AS x, count(*) AS n
   ORDER BY n DESC, x
   RETURN collect(x)[0] AS name
 }}
-CALL (c) {{
-  MATCH (:{SENTENCE})-[m:{MENTIONS}]->(c)
-  WITH m.label AS x, count(*) AS n
+CALL (ms) {{
+  UNWIND ms AS m
+  WITH m[2] AS x, count(*) AS n
   ORDER BY n DESC, x
   RETURN collect(x)[0] AS type
 }}
-CALL (c) {{
-  MATCH (:{SENTENCE})-[m:{MENTIONS}]->(c)
-  WITH m.vocab AS x, count(*) AS n
+CALL (ms) {{
+  UNWIND ms AS m
+  WITH m[3] AS x, count(*) AS n
   ORDER BY n DESC, x
   RETURN collect(x)[0] AS vocab
 }}
-CALL (c) {{
-  MATCH (:{SENTENCE})-[m:{MENTIONS}]->(c)
-  UNWIND [[m.text, 1]] + CASE WHEN m.concept_name <> '' THEN [[m.concept_name, 0]] ELSE [] END AS pair
+CALL (ms) {{
+  UNWIND ms AS m
+  UNWIND [[m[0], 1]] + CASE WHEN m[1] <> '' THEN [[m[1], 0]] ELSE [] END AS pair
   WITH toLower(pair[0]) AS norm, min(pair[0]) AS x, sum(pair[1]) AS n
   ORDER BY n DESC, x
   RETURN collect(x) AS synonyms
@@ -189,7 +197,7 @@ def edge_recompute(predicate: str) -> str:
             statement, so only whitelisted names may ever reach this point).
     """
     rel = check_predicate(predicate)
-    return f"""
+    return f"""{_STABLE}
 UNWIND $keys AS k
 MATCH (a:{CONCEPT} {{id: k[0]}}), (b:{CONCEPT} {{id: k[1]}})
 CALL (k) {{

@@ -43,6 +43,7 @@ T = TypeVar("T")
 
 DEFAULT_URI = "bolt://127.0.0.1:7687"
 DEFAULT_USER = "neo4j"
+BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 # Rows per UNWIND statement: big enough to amortise round trips, small enough to keep each
 # statement's memory modest.
 CHUNK = 2000
@@ -116,6 +117,9 @@ class Neo4jGraphStore:
         if password is None:
             password = os.environ.get("NEO4J_PASSWORD", "")
         database = database or os.environ.get("NEO4J_DATABASE") or None
+        scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
+        if scheme not in BOLT_SCHEMES:
+            raise ConfigError(f"Invalid Neo4j URI {uri!r}: expected one of {', '.join(s + '://' for s in BOLT_SCHEMES)}")
         try:
             driver = neo4j.GraphDatabase.driver(
                 uri, auth=(user, password), max_transaction_retry_time=max_transaction_retry_time,
@@ -424,11 +428,16 @@ def _delete_documents(tx, doc_ids: Sequence[str]):
     return uids, keys, cids
 
 
-def _insert(tx, docs: list[DocumentRows]) -> None:
-    if not docs:
-        return
+def insert_plan(docs: Sequence[DocumentRows]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The ``(statement, rows)`` pairs that store new documents, in dependency order.
+
+    Each statement takes ``$rows`` (``UNWIND $rows AS row``); the store sends them in chunks of
+    :data:`CHUNK` rows (``bench/neo4j_write.py`` also sends them one row at a time, to compare).
+    """
     concepts: dict[str, dict[str, Any]] = {}
-    sentences, mentions, evidence = [], [], []
+    sentences: list[dict[str, Any]] = []
+    mentions: list[dict[str, Any]] = []
+    evidence: list[dict[str, Any]] = []
     for rows in docs:
         sentences += rows.sentences
         for cid, c in rows.concepts.items():
@@ -439,35 +448,51 @@ def _insert(tx, docs: list[DocumentRows]) -> None:
             # The document's name for the concept, as SQLite's mentions table keeps it.
             props["concept_name"] = c["name"]
             props["vocab"] = c["vocab"]
-            mentions.append({"sentence_uid": m["sentence_uid"], "concept_id": m["concept_id"], "props": props})
+            mentions.append({"sentence_uid": m["sentence_uid"], "concept_id": m["concept_id"], **props})
         evidence += rows.evidence
-    for statement, rows_ in (
+    return [
         (Q.MERGE_DOCUMENTS, [d.document for d in docs]),
         (Q.MERGE_SENTENCES, sentences),
         (Q.MERGE_CONCEPTS, list(concepts.values())),
         (Q.CREATE_MENTIONS, mentions),
         (Q.MERGE_EVIDENCE, evidence),
-    ):
-        for chunk in _chunks(rows_):
-            tx.run(statement, rows=list(chunk)).consume()
+    ]
 
 
-def _recompute(tx, edge_keys: set[tuple[str, str, str]], concept_ids: set[str]) -> None:
-    """Recompute the derived edges and concept aggregates touched by a change (edges first:
-    a concept with no mention left can carry no evidence, and is deleted after)."""
+def recompute_plan(edge_keys: set[tuple[str, str, str]],
+                   concept_ids: set[str]) -> list[tuple[str, dict[str, Any], str, list[Any]]]:
+    """The ``(statement, fixed params, list param, items)`` steps that recompute derived data.
+
+    Edges come first: a concept with no mention left carries no evidence, and is deleted after.
+    """
     by_pred: dict[str, list[list[str]]] = {}
     for s, p, o in sorted(edge_keys):
         by_pred.setdefault(p, []).append([s, o])
+    plan: list[tuple[str, dict[str, Any], str, list[Any]]] = []
     for predicate, keys in by_pred.items():
         statement = Q.EDGE_RECOMPUTE.get(predicate)
         if statement is None:  # stored evidence with a predicate no longer in the schema
             raise GraphStoreError(f"Evidence with unknown predicate {predicate!r}. Available: {', '.join(PREDICATES)}")
-        for chunk in _chunks(keys):
-            tx.run(statement, keys=list(chunk), predicate=predicate).consume()
+        plan.append((statement, {"predicate": predicate}, "keys", keys))
     ids = sorted(concept_ids)
-    for chunk in _chunks(ids):
-        tx.run(Q.DELETE_UNMENTIONED_CONCEPTS, ids=list(chunk)).consume()
-        tx.run(Q.CONCEPT_RECOMPUTE, ids=list(chunk)).consume()
+    plan.append((Q.DELETE_UNMENTIONED_CONCEPTS, {}, "ids", ids))
+    plan.append((Q.CONCEPT_RECOMPUTE, {}, "ids", ids))
+    return plan
+
+
+def _insert(tx, docs: list[DocumentRows]) -> None:
+    if not docs:
+        return
+    for statement, rows in insert_plan(docs):
+        for chunk in _chunks(rows):
+            tx.run(statement, rows=list(chunk)).consume()
+
+
+def _recompute(tx, edge_keys: set[tuple[str, str, str]], concept_ids: set[str]) -> None:
+    """Recompute the derived edges and concept aggregates touched by a change."""
+    for statement, fixed, param, items in recompute_plan(edge_keys, concept_ids):
+        for chunk in _chunks(items):
+            tx.run(statement, {**fixed, param: list(chunk)}).consume()
 
 
 # ---------------------------------------------------------------------------- record -> model

@@ -1,0 +1,218 @@
+"""Neo4j write throughput: the batched writer (``Neo4jGraphStore.write``) vs a naive writer.
+
+Both write the same extractions and must end with the same graph (checked). The naive writer
+sends every row as its own auto-commit statement (one MERGE per document, sentence, concept,
+mention, evidence row, then one recompute per edge and concept), using the same Cypher as the
+store with one-row lists, so the comparison isolates batching and transaction count.
+
+Input: BC5CDR PubTator abstracts (gold mentions; CID pairs co-occurring in a sentence become
+CAUSES evidence, other chemical-disease pairs in a sentence ASSOCIATED_WITH), standing in for
+the NLP pipeline's output so the benchmark measures the store alone.
+
+    scripts/neo4j.sh start
+    NEO4J_URI=bolt://127.0.0.1:7687 NEO4J_PASSWORD=medkg-test-pw \\
+        python bench/neo4j_write.py --docs 200 --json bench/results/neo4j_write.json --wipe
+
+It WIPES the database at NEO4J_URI (refuses without ``--wipe`` if it holds documents).
+Prints a table on stdout; progress on stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from kg.neo4j_store import Neo4jGraphStore, insert_plan, recompute_plan  # noqa: E402
+from kg.rows import document_rows  # noqa: E402
+from nlp.errors import MedkgError  # noqa: E402
+from nlp.extraction import Document, Extraction, Mention, Relation, Sentence  # noqa: E402
+
+DEFAULT_CORPORA = [
+    ROOT.parent / "shared/datasets/bc5cdr/CDR_TrainingSet.PubTator.txt",
+    ROOT.parent / "shared/datasets/bc5cdr/CDR_DevelopmentSet.PubTator.txt",
+]
+_SENT_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\[(])")
+
+
+def read_pubtator(path: Path):
+    """Yield (pmid, title, abstract, mentions [(start, end, text, type, id)], cid pairs {(chem, dis)})."""
+    doc: dict = {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.rstrip("\n")
+            if not line:
+                if doc:
+                    yield doc
+                doc = {}
+                continue
+            if "|t|" in line[:20]:
+                pmid, _, title = line.split("|", 2)
+                doc = {"pmid": pmid, "title": title, "abstract": "", "mentions": [], "cid": set()}
+            elif "|a|" in line[:20]:
+                doc["abstract"] = line.split("|", 2)[2]
+            else:
+                parts = line.split("\t")
+                if len(parts) >= 6:
+                    doc["mentions"].append((int(parts[1]), int(parts[2]), parts[3], parts[4], parts[5]))
+                elif len(parts) == 4 and parts[1] == "CID":
+                    doc["cid"].add((parts[2], parts[3]))
+    if doc:
+        yield doc
+
+
+def to_extraction(d: dict) -> Extraction:
+    doc = Document(id=d["pmid"], title=d["title"], text=d["abstract"], source="bc5cdr", metadata={"year": 2000})
+    full = doc.full_text
+    bounds, start = [], 0
+    for m in _SENT_END.finditer(full):
+        bounds.append((start, m.start()))
+        start = m.end()
+    bounds.append((start, len(full)))
+    sentences = []
+    for i, (s, e) in enumerate(bounds):
+        mentions = []
+        for ms, me, text, label, ids in d["mentions"]:
+            if s <= ms and me <= e:
+                mesh = ids.split("|")[0]
+                cid = f"MESH:{mesh}" if mesh not in ("-1", "") else f"TXT:{label.lower()}:{text.lower()}"
+                mentions.append(Mention(start=ms, end=me, text=text, label=label, concept_id=cid,
+                                        concept_name=text.lower(), vocab=cid.split(":")[0]))
+        sentences.append(Sentence(index=i, start=s, end=e, text=full[s:e], mentions=mentions))
+    relations = []
+    cid_pairs = {(f"MESH:{c}", f"MESH:{x}") for c, x in d["cid"]}
+    for i, sent in enumerate(sentences):
+        for a, ma in enumerate(sent.mentions):
+            if ma.label != "Chemical":
+                continue
+            for b, mb in enumerate(sent.mentions):
+                if mb.label != "Disease":
+                    continue
+                pred = "CAUSES" if (ma.concept_id, mb.concept_id) in cid_pairs else "ASSOCIATED_WITH"
+                relations.append(Relation(predicate=pred, sentence=i, subject=a, object=b, trigger="co-occurrence",
+                                          confidence=0.9 if pred == "CAUSES" else 0.5, method="gold-cid"))
+    return Extraction(document=doc, sentences=sentences, relations=relations)
+
+
+def load_extractions(paths: list[Path], n: int) -> list[Extraction]:
+    out: list[Extraction] = []
+    for path in paths:
+        for d in read_pubtator(path):
+            out.append(to_extraction(d))
+            if len(out) >= n:
+                return out
+    return out
+
+
+def row_count(exs: list[Extraction]) -> dict[str, int]:
+    counts = {"documents": 0, "sentences": 0, "mentions": 0, "evidence": 0}
+    for ex in exs:
+        r = document_rows(ex)
+        counts["documents"] += 1
+        counts["sentences"] += len(r.sentences)
+        counts["mentions"] += len(r.mentions)
+        counts["evidence"] += len(r.evidence)
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def write_batched(store: Neo4jGraphStore, exs: list[Extraction], batch_size: int) -> float:
+    t0 = time.perf_counter()
+    for i in range(0, len(exs), batch_size):
+        store.write(exs[i:i + batch_size])
+    return time.perf_counter() - t0
+
+
+def write_naive(driver, exs: list[Extraction], database: str | None) -> float:
+    """One auto-commit statement per row, document by document (what a first attempt looks like)."""
+    t0 = time.perf_counter()
+    with driver.session(database=database, notifications_min_severity="OFF") as session:
+        for ex in exs:
+            rows = document_rows(ex)
+            for statement, items in insert_plan([rows]):
+                for item in items:
+                    session.run(statement, rows=[item]).consume()
+            for statement, fixed, param, items in recompute_plan(rows.edge_keys, set(rows.concepts)):
+                for item in items:
+                    session.run(statement, {**fixed, param: [item]}).consume()
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--docs", type=int, default=200, help="documents to write with each writer (default 200)")
+    ap.add_argument("--warmup", type=int, default=20,
+                    help="extra documents written (and wiped) with both writers first, so Cypher compilation "
+                         "and JIT warm-up are not timed (default 20)")
+    ap.add_argument("--batch-size", type=int, default=100, help="documents per store.write() call (default 100)")
+    ap.add_argument("--corpus", type=Path, action="append", help="PubTator file(s) (default: BC5CDR train+dev)")
+    ap.add_argument("--json", type=Path, help="write the results here")
+    ap.add_argument("--uri", default=os.environ.get("NEO4J_URI", "bolt://127.0.0.1:7687"))
+    ap.add_argument("--wipe", action="store_true", help="allow wiping a database that holds documents")
+    args = ap.parse_args(argv)
+
+    loaded = load_extractions(args.corpus or DEFAULT_CORPORA, args.warmup + args.docs)
+    warm, exs = loaded[:args.warmup], loaded[args.warmup:]
+    rows = row_count(exs)
+    print(f"{len(exs)} documents, {rows['total']} rows ({rows})", file=sys.stderr)
+    try:
+        store = Neo4jGraphStore.connect(args.uri)
+    except MedkgError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    with store:
+        if store.stats().documents and not args.wipe:
+            print(f"error: {args.uri} holds documents; this benchmark wipes the database: pass --wipe", file=sys.stderr)
+            return 1
+        store.clear()
+        if warm:
+            print(f"warm-up ({len(warm)} documents, both writers)...", file=sys.stderr)
+            write_batched(store, warm, args.batch_size)
+            store.clear()
+            write_naive(store._driver, warm, store._database)
+            store.clear()
+        print("batched writer...", file=sys.stderr)
+        t_batched = write_batched(store, exs, args.batch_size)
+        graph_batched = store.stats()
+        store.clear()
+        print("naive writer...", file=sys.stderr)
+        t_naive = write_naive(store._driver, exs, store._database)
+        graph_naive = store.stats()
+        store.clear()
+    same = graph_batched == graph_naive
+    result = {
+        "benchmark": "neo4j_write",
+        "documents": len(exs),
+        "rows": rows,
+        "batch_size": args.batch_size,
+        "warmup_documents": len(warm),
+        "batched": {"seconds": round(t_batched, 3), "rows_per_s": round(rows["total"] / t_batched, 1),
+                    "docs_per_s": round(len(exs) / t_batched, 2)},
+        "naive": {"seconds": round(t_naive, 3), "rows_per_s": round(rows["total"] / t_naive, 1),
+                  "docs_per_s": round(len(exs) / t_naive, 2)},
+        "speedup": round(t_naive / t_batched, 1),
+        "same_graph": same,
+        "graph": graph_batched.to_dict(),
+        "server": args.uri,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    }
+    print(f"{'writer':<10}{'seconds':>10}{'rows/s':>12}{'docs/s':>10}")
+    for name in ("batched", "naive"):
+        r = result[name]
+        print(f"{name:<10}{r['seconds']:>10.2f}{r['rows_per_s']:>12.1f}{r['docs_per_s']:>10.2f}")
+    print(f"speed-up: {result['speedup']}x  (same graph: {same}; {rows['total']} rows, {len(exs)} documents)")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
