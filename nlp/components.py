@@ -209,7 +209,12 @@ def attach_dictionary(nlp: Language, dictionary) -> None:
     """Give the dictionary-backed components their (shared) concept dictionary."""
     for name, pipe in nlp.pipeline:
         if isinstance(pipe, DictionaryNER):
-            pipe.matcher = DictionaryMatcher(dictionary.ner_patterns())
+            # building the matcher takes a few seconds: once per dictionary object
+            matcher = getattr(dictionary, "_medkg_matcher", None)
+            if matcher is None:
+                matcher = DictionaryMatcher(dictionary.ner_patterns())
+                dictionary._medkg_matcher = matcher
+            pipe.matcher = matcher
         elif isinstance(pipe, Linker):
             pipe.dictionary = dictionary
 

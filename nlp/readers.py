@@ -104,7 +104,9 @@ def detect_format(path: Path) -> str:
     try:
         with _open_binary(path) as f:
             head = f.read(4096)
-    except (OSError, EOFError, zlib.error) as e:
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise InputError(f"{path}: truncated or corrupt gzip ({e})", path=str(path)) from e
+    except OSError as e:
         raise InputError(f"{path}: cannot read file ({e})", path=str(path)) from e
     text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
     if ext in ("xml", "nxml") or text.startswith("<"):

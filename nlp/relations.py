@@ -64,6 +64,15 @@ def _orient(predicate: str, a: Span, b: Span) -> tuple[Span, Span] | None:
     return None
 
 
+def _closer_argument(doc: Doc, a: Span, b: Span, trigger_start: int) -> bool:
+    """True when an entity of a's type stands between a and the trigger: it, not a, is the
+    argument ("L-arginine transport in cortisol-induced hypertension": cortisol, not arginine)."""
+    for e in doc.ents:
+        if e.start >= a.end and e.end_char <= trigger_start and e.start < b.start and e.label_ == a.label_:
+            return True
+    return False
+
+
 def _classify(doc: Doc, a: Span, b: Span, sent: Span) -> dict[str, Any] | None:
     rules = _rules()
     preds = PAIR_PREDICATES.get(frozenset({a.label_, b.label_}))
@@ -87,7 +96,9 @@ def _classify(doc: Doc, a: Span, b: Span, sent: Span) -> dict[str, Any] | None:
                 break
     if best is None:
         return None
-    _, pred, trigger = best
+    end_pos, pred, trigger = best
+    if end_pos and _closer_argument(doc, a, b, a.end_char + end_pos - len(trigger)):
+        return None
     oriented = _orient(pred, a, b)
     if oriented is None:
         return None
