@@ -7,8 +7,8 @@ the set of gold ids; micro-averaged P/R/F1 over documents. Also mention-level ac
 long forms come from scispaCy's AbbreviationDetector on the document text.
 
 Dictionary NER: greedy longest match of ``ConceptDictionary.ner_patterns()`` over tokens
-(aliases of up to 6 characters that are not all lowercase match case-sensitively, the rest
-on lowercase), strict span + type match against BC5CDR dev Chemical/Disease mentions.
+(aliases that ``is_case_sensitive`` marks match case-sensitively, the rest on lowercase),
+strict span + type match against BC5CDR dev Chemical/Disease mentions.
 
 Also reports dictionary build / cache load time, RSS and sizes.
 
@@ -37,6 +37,7 @@ from nlp.linking import (  # noqa: E402
     ConceptDictionary,
     _pubtator,
     default_datasets_dir,
+    is_case_sensitive,
 )
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -141,7 +142,7 @@ def eval_dictionary_ner(d: ConceptDictionary, path: Path, types=("Chemical", "Di
     for alias, typ, cid in d.ner_patterns():
         if typ not in types:
             continue
-        case_sensitive = len(alias) <= 6 and not alias.islower()
+        case_sensitive = is_case_sensitive(alias)
         toks = tuple(_TOKEN.findall(alias if case_sensitive else alias.lower()))
         if not toks:
             continue

@@ -62,6 +62,7 @@ import math
 import pickle
 import re
 import unicodedata
+from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -82,11 +83,12 @@ __all__ = [
     "LinkResult",
     "canonical_type",
     "default_datasets_dir",
+    "is_case_sensitive",
     "normalize",
 ]
 
 # Bump when the build logic or the saved layout changes: it is part of the cache key.
-FORMAT_VERSION = 4
+FORMAT_VERSION = 6
 
 DEFAULT_THRESHOLD = 0.85  # fuzzy cosine; chosen on BC5CDR dev (bench/linking_eval.py)
 RESOURCES = Path(__file__).parent / "resources"
@@ -274,42 +276,60 @@ class LinkResult:
 # Compact candidate index: key -> [(concept index, weight)], in flat numpy arrays.
 # --------------------------------------------------------------------------------------------
 class _CandidateIndex:
-    __slots__ = ("keys", "offsets", "cidx", "weight")
+    """key -> [(concept index, weight)].
+
+    Keys live sorted in one UTF-8 blob with an offsets array and are found by binary
+    search, so loading is a few numpy buffers instead of rebuilding a 500k-entry dict
+    (that took ~0.4 s per index and broke the 2 s load budget).
+    """
+
+    __slots__ = ("blob", "koff", "offsets", "cidx", "weight")
 
     def __init__(self, table: dict[str, dict[int, float]]):
-        self.keys: dict[str, int] = {}
+        items = sorted(((k.encode("utf-8"), v) for k, v in table.items()), key=lambda kv: kv[0])
+        koff = [0]
         offsets = [0]
         cidx: list[int] = []
         weight: list[float] = []
-        for i, (key, cands) in enumerate(table.items()):
-            self.keys[key] = i
+        for kb, cands in items:
+            koff.append(koff[-1] + len(kb))
             for c, w in sorted(cands.items(), key=lambda kv: -kv[1]):
                 cidx.append(c)
                 weight.append(w)
             offsets.append(len(cidx))
+        self.blob = b"".join(kb for kb, _ in items)
+        self.koff = np.asarray(koff, dtype=np.int64)
         self.offsets = np.asarray(offsets, dtype=np.int64)
         self.cidx = np.asarray(cidx, dtype=np.int32)
         self.weight = np.asarray(weight, dtype=np.float32)
 
+    def _key_bytes(self, slot: int) -> bytes:
+        return self.blob[self.koff[slot]:self.koff[slot + 1]]
+
+    def key_at(self, slot: int) -> str:
+        return self._key_bytes(slot).decode("utf-8")
+
+    def slot(self, key: str) -> int | None:
+        kb = key.encode("utf-8")
+        n = len(self.koff) - 1
+        i = bisect_left(range(n), kb, key=self._key_bytes)
+        return i if i < n and self._key_bytes(i) == kb else None
+
     def get(self, key: str) -> list[tuple[int, float]]:
-        slot = self.keys.get(key)
-        if slot is None:
-            return []
-        a, b = self.offsets[slot], self.offsets[slot + 1]
-        return list(zip(self.cidx[a:b].tolist(), self.weight[a:b].tolist()))
+        slot = self.slot(key)
+        return [] if slot is None else self.slot_candidates(slot)
 
     def slot_candidates(self, slot: int) -> list[tuple[int, float]]:
         a, b = self.offsets[slot], self.offsets[slot + 1]
         return list(zip(self.cidx[a:b].tolist(), self.weight[a:b].tolist()))
 
+    def items(self) -> Iterator[tuple[str, int]]:
+        """(key, slot) in key order."""
+        for i in range(len(self)):
+            yield self.key_at(i), i
+
     def __len__(self) -> int:
-        return len(self.keys)
-
-    def __getstate__(self):
-        return (self.keys, self.offsets, self.cidx, self.weight)
-
-    def __setstate__(self, state):
-        self.keys, self.offsets, self.cidx, self.weight = state
+        return len(self.koff) - 1
 
 
 def _char_grams(key: str) -> list[str]:
@@ -510,9 +530,22 @@ class ConceptDictionary:
         self._nospace: _CandidateIndex | None = None
         self._bag: _CandidateIndex | None = None
         self._fuzzy: _FuzzyIndex | None = None
-        self._patterns: list[tuple[str, str, str]] = []
-        self._norm_key_list: list[str] | None = None
+        self._patterns: list[tuple[str, str, str]] | None = []
+        self._fuzzy_blob: bytes | None = None
+        self._patterns_blob: bytes | None = None
         self.info: dict = {}
+
+    def _get_fuzzy(self) -> _FuzzyIndex | None:
+        if self._fuzzy is None and self._fuzzy_blob is not None:
+            self._fuzzy = pickle.loads(self._fuzzy_blob)
+            self._fuzzy_blob = None
+        return self._fuzzy
+
+    def _get_patterns(self) -> list[tuple[str, str, str]]:
+        if self._patterns_blob is not None:
+            self._patterns = pickle.loads(self._patterns_blob)
+            self._patterns_blob = None
+        return self._patterns or []
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -580,8 +613,11 @@ class ConceptDictionary:
             "format": FORMAT_VERSION, "ids": self.ids, "names": self.names, "types": self.types,
             "vocabs": self.vocabs, "xrefs": self.xrefs, "synonyms": self.synonyms,
             "counts": self.counts, "exact": self._exact, "norm": self._norm,
-            "nospace": self._nospace, "bag": self._bag, "fuzzy": self._fuzzy,
-            "patterns": self._patterns, "info": self.info,
+            "nospace": self._nospace, "bag": self._bag,
+            # nested pickles, unpickled on first use: they are a third of the load time
+            "fuzzy": pickle.dumps(self._get_fuzzy(), protocol=pickle.HIGHEST_PROTOCOL),
+            "patterns": pickle.dumps(self._get_patterns(), protocol=pickle.HIGHEST_PROTOCOL),
+            "info": self.info,
         }
         with tmp.open("wb") as fh:
             pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
@@ -610,7 +646,7 @@ class ConceptDictionary:
         d.ids, d.names, d.types, d.vocabs = state["ids"], state["names"], state["types"], state["vocabs"]
         d.xrefs, d.synonyms, d.counts = state["xrefs"], state["synonyms"], state["counts"]
         d._exact, d._norm, d._nospace, d._bag = state["exact"], state["norm"], state["nospace"], state["bag"]
-        d._fuzzy, d._patterns, d.info = state["fuzzy"], state["patterns"], state["info"]
+        d._fuzzy_blob, d._patterns_blob, d.info = state["fuzzy"], state["patterns"], state["info"]
         d.id_index = {cid: i for i, cid in enumerate(d.ids)}
         return d
 
@@ -644,8 +680,8 @@ class ConceptDictionary:
             "concepts_per_vocab": dict(per_vocab.most_common()),
             "exact_aliases": len(self._exact or ()),
             "normalized_keys": len(self._norm or ()),
-            "fuzzy_keys": int(self._fuzzy.matrix.shape[0]) if self._fuzzy else 0,
-            "ner_patterns": len(self._patterns),
+            "fuzzy_keys": int(self._get_fuzzy().matrix.shape[0]) if self._get_fuzzy() else 0,
+            "ner_patterns": len(self._get_patterns()),
             **{k: v for k, v in self.info.items() if k.startswith("aliases")},
         }
 
@@ -696,14 +732,11 @@ class ConceptDictionary:
                 return res, fallback or res
         return None, fallback
 
-    def _norm_keys(self) -> list[str]:
-        """slot -> normalized key (built on first fuzzy lookup)."""
-        if self._norm_key_list is None:
-            self._norm_key_list = list(self._norm.keys) if self._norm is not None else []
-        return self._norm_key_list
-
-    def _fuzzy_lookup(self, text: str, typ: str | None, threshold: float) -> tuple[LinkResult | None, LinkResult | None]:
-        if self._fuzzy is None or self._norm is None:
+    def _fuzzy_lookup(
+        self, text: str, typ: str | None, threshold: float
+    ) -> tuple[LinkResult | None, LinkResult | None]:
+        fuzzy = self._get_fuzzy()
+        if fuzzy is None or self._norm is None:
             return None, None
         norm = normalize(text)
         if len(norm) < 4:
@@ -711,12 +744,11 @@ class ConceptDictionary:
         fallback = None
         # Re-rank the n-gram candidates by the mean of their cosine and a character
         # alignment ratio: 3-grams alone punish a typo in a short word ("hypertensoin").
-        keys = self._norm_keys()
         hits = []
-        for slot, cos in self._fuzzy.query(norm, k=30):
+        for slot, cos in fuzzy.query(norm, k=30):
             if cos < 0.5:
                 break
-            ratio = SequenceMatcher(None, norm, keys[slot], autojunk=False).ratio()
+            ratio = SequenceMatcher(None, norm, self._norm.key_at(slot), autojunk=False).ratio()
             hits.append((round((cos + ratio) / 2, 4), slot))
         hits.sort(reverse=True)
         for score, slot in hits:
@@ -799,18 +831,26 @@ class ConceptDictionary:
         ones only as corpus-annotated all-caps abbreviations), no alias that the train
         corpora mostly leave unannotated or annotate as another type, no bare numbers,
         no gene-database aliases unseen in the corpora, no untyped MeSH descriptors.
-        One pattern per lowercased alias. Aliases of up to 6 characters that are
-        not all lowercase (``"NO"``, ``"5-HT"``, ``"CAT"``) should be matched case-sensitively
-        (spaCy ``ORTH``), the others on lowercase (``LOWER``).
+        One pattern per lowercased alias (shown in lowercase when the sources have it so).
+        Short aliases with capitals after the first character (``"NO"``, ``"5-HT"``,
+        ``"CAT"``; see :func:`is_case_sensitive`) should be matched case-sensitively (spaCy
+        ``ORTH``), the others on lowercase (``LOWER``).
 
         Args:
             types: only patterns of these entity types (e.g. ``("Chemical", "Disease")``).
         """
+        patterns = self._get_patterns()
         if types is None:
-            yield from self._patterns
+            yield from patterns
             return
         wanted = {canonical_type(t) for t in types}
-        yield from (p for p in self._patterns if p[1] in wanted)
+        yield from (p for p in patterns if p[1] in wanted)
+
+
+def is_case_sensitive(alias: str) -> bool:
+    """True for short abbreviation-like aliases ("NO", "5-HT", "CAT", "cAMP") that a matcher
+    should compare case-sensitively: at most 6 characters with a capital after the first."""
+    return len(alias) <= 6 and any(ch.isupper() for ch in alias[1:])
 
 
 def _resolve_gene_vocab(gene_vocab: Path | None) -> Path | None:
@@ -1291,7 +1331,6 @@ class _Builder:
         nospace: dict[str, dict[int, float]] = defaultdict(dict)
         bag: dict[str, dict[int, float]] = defaultdict(dict)
         syn: dict[int, list[str]] = defaultdict(list)
-        gene_only_keys: set[str] = set()
         fuzzy_ok: set[str] = set()
         for surface, cands in self.alias.items():
             keys = _keys(surface)
@@ -1313,9 +1352,8 @@ class _Builder:
         d._norm = _CandidateIndex(norm)
         d._nospace = _CandidateIndex(nospace)
         d._bag = _CandidateIndex(bag)
-        fkeys = [k for k in d._norm.keys if len(k) >= 4 and k in fuzzy_ok]
-        d._fuzzy = _FuzzyIndex(fkeys, [d._norm.keys[k] for k in fkeys])
-        del gene_only_keys
+        fslots = [(k, i) for k, i in d._norm.items() if len(k) >= 4 and k in fuzzy_ok]
+        d._fuzzy = _FuzzyIndex([k for k, _ in fslots], [i for _, i in fslots])
         d._patterns = self._patterns(d)
         d.info = dict(self.info)
         d.info["aliases_per_source"] = dict(self.source_alias_count.most_common())
@@ -1330,15 +1368,16 @@ class _Builder:
         from spacy.lang.en.stop_words import STOP_WORDS
 
         # lowercased alias -> best (type, concept) with the surface kept for display
-        by_lower: dict[str, tuple[str, dict[int, float]]] = {}
-        for surface, cands in d._exact.keys.items():
+        by_lower: dict[str, tuple[list[str], dict[int, float]]] = {}
+        for surface, slot in d._exact.items():
             lower = surface.lower()
-            cand = dict(d._exact.get(surface))
+            cand = dict(d._exact.slot_candidates(slot))
             if lower in by_lower:
+                by_lower[lower][0].append(surface)
                 for c, w in cand.items():
                     by_lower[lower][1][c] = max(by_lower[lower][1].get(c, 0.0), w)
             else:
-                by_lower[lower] = (surface, cand)
+                by_lower[lower] = ([surface], cand)
         # occurrences of each alias (as lowercase tokens) in train texts, per annotated type
         wanted = {_lower_tokens(lower) for lower in by_lower}
         max_len = min(12, max((len(t) for t in wanted), default=1))
@@ -1352,7 +1391,10 @@ class _Builder:
                 occ[t].update(found)
         out: list[tuple[str, str, str]] = []
         dropped = Counter()
-        for lower, (surface, cands) in by_lower.items():
+        for lower, (surfaces, cands) in by_lower.items():
+            # the displayed surface: the lowercase one if it exists, else the most used one
+            surface = lower if lower in surfaces else max(
+                surfaces, key=lambda s_: max(self.alias.get(s_, {}).values(), default=0.0))
             ltoks = _lower_tokens(lower)
             ann = self.ann_types.get(ltoks, Counter())
             # the alias's type: the corpora's majority, else the best candidate's type
@@ -1382,10 +1424,12 @@ class _Builder:
                 dropped["mostly_unannotated"] += 1
                 continue
             srcs = set()
-            for c in cands:
-                srcs |= self.alias_sources.get((surface, d.ids[c]), set())
+            for s_ in surfaces:
+                for c in cands:
+                    srcs |= self.alias_sources.get((s_, d.ids[c]), set())
             if n_ann_t == 0:
-                if srcs <= {"gene_alias", "gene_symbol"} and (len(lower) < 4 or " " not in lower and surface.isalpha() and surface.islower()):
+                gene_only = srcs <= {"gene_alias", "gene_symbol"}
+                if gene_only and (len(lower) < 4 or (" " not in lower and surface.isalpha() and surface.islower())):
                     dropped["gene_alias_unseen"] += 1
                     continue
                 if srcs <= {"gene_alias"}:
@@ -1404,7 +1448,8 @@ def _icd_variants(desc: str) -> list[str]:
     """ICD description -> alias variants: drop NOS / unspecified, parentheses as optional."""
     out = [desc]
     s = re.sub(r"\s+NOS\b", "", desc).strip()
-    s = re.sub(r",?\s*(unspecified|not elsewhere classified|without complications|uncomplicated)\b", "", s, flags=re.I).strip(" ,")
+    s = re.sub(r",?\s*(unspecified|not elsewhere classified|without complications|uncomplicated)\b",
+               "", s, flags=re.I).strip(" ,")
     s = re.sub(r"^unspecified\s+", "", s, flags=re.I)
     if s and s != desc:
         out.append(s[0].upper() + s[1:])
