@@ -131,9 +131,8 @@ class Neo4jGraphStore:
             driver.verify_connectivity()
         except neo4j_exc.AuthError as e:
             driver.close()
-            raise BackendUnavailable(
-                f"Neo4j at {uri}: authentication failed for user {user!r} (check NEO4J_USER / NEO4J_PASSWORD)"
-            ) from e
+            hint = "NEO4J_PASSWORD is not set" if not password else "check NEO4J_USER / NEO4J_PASSWORD"
+            raise BackendUnavailable(f"Neo4j at {uri}: authentication failed for user {user!r} ({hint})") from e
         except (neo4j_exc.ServiceUnavailable, neo4j_exc.SessionExpired, OSError) as e:
             driver.close()
             raise BackendUnavailable(

@@ -45,6 +45,9 @@ server_pid() {
     fi
 }
 
+# Debian's Maven 3.8 prints bare colour resets even with -B -q.
+strip_ansi() { sed -u 's/\x1b\[[0-9;]*m//g'; }
+
 build() {
     command -v java >/dev/null || die "java not found: Neo4j 5.26 needs Java 17 (apt-get install openjdk-17-jdk-headless)"
     command -v mvn >/dev/null || die "mvn not found: apt-get install maven"
@@ -60,10 +63,10 @@ build() {
     say "building the server (scripts/neo4j, Neo4j $version)..."
     local t0=$SECONDS
     # Offline once the artifacts are cached; a first build downloads them from Maven Central.
-    if [[ -d "$m2/org/neo4j/neo4j/$version" ]] && "${mvn[@]}" -o package >&2; then
+    if [[ -d "$m2/org/neo4j/neo4j/$version" ]] && "${mvn[@]}" -o package 2>&1 | strip_ansi >&2; then
         :
     else
-        "${mvn[@]}" package >&2 || die "Maven build failed (see above)"
+        "${mvn[@]}" package 2>&1 | strip_ansi >&2 || die "Maven build failed (see above)"
     fi
     say "built in $((SECONDS - t0)) s"
 }
@@ -198,6 +201,8 @@ case "${1:-}" in
     stop) stop ;;
     restart) stop && start ;;
     status) status ;;
-    build) build ;;
+    build)
+        [[ -z "$(server_pid)" ]] || die "the server is running from the jar a build would replace: scripts/neo4j.sh stop first"
+        build ;;
     *) echo "usage: $0 start|stop|restart|status|build" >&2; exit 2 ;;
 esac

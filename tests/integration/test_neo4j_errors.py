@@ -144,3 +144,56 @@ def test_unknown_database_is_a_clear_error():
         Neo4jGraphStore.connect(uri, os.environ.get("NEO4J_USER"), os.environ.get("NEO4J_PASSWORD"),
                                 database="nosuchdb")
     assert uri in str(err.value) and "\n" not in str(err.value)
+
+
+class _FailingSession:
+    def __init__(self, error):
+        self.error = error
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def execute_read(self, *a, **k):
+        raise self.error
+
+    execute_write = execute_read
+
+
+class _FailingDriver:
+    def __init__(self, error):
+        self.error = error
+
+    def session(self, **kwargs):
+        return _FailingSession(self.error)
+
+
+@pytest.mark.parametrize("error", [
+    __import__("neo4j").exceptions.ServiceUnavailable("Couldn't connect to 127.0.0.1:7687"),
+    __import__("neo4j").exceptions.SessionExpired("connection lost\nmid-transaction"),
+])
+def test_retries_exhausted_become_backend_unavailable(error):
+    """What the driver raises once its managed-transaction retries give up (server gone)."""
+    store = Neo4jGraphStore(_FailingDriver(error), uri="bolt://example:7687")
+    for call in (lambda: store.stats(), lambda: store.write(sample_batch())):
+        with pytest.raises(BackendUnavailable) as err:
+            call()
+        assert "bolt://example:7687" in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.neo4j
+def test_constraint_violation_is_graph_store_error(store):
+    from kg.schema import DOCUMENT
+    from nlp.errors import GraphStoreError
+
+    store.write(sample_batch())
+
+    def duplicate(tx):
+        tx.run(f"CREATE (:{DOCUMENT} {{id: $id}})", id="6980").consume()
+
+    with pytest.raises(GraphStoreError, match="constraint violated") as err:
+        store._write_tx(duplicate, "create a duplicate document")
+    assert store.uri in str(err.value) and "\n" not in str(err.value)
+    assert store.stats().documents == 3  # rolled back
