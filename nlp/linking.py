@@ -88,7 +88,7 @@ __all__ = [
 ]
 
 # Bump when the build logic or the saved layout changes: it is part of the cache key.
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 
 DEFAULT_THRESHOLD = 0.85  # fuzzy cosine; chosen on BC5CDR dev (bench/linking_eval.py)
 RESOURCES = Path(__file__).parent / "resources"
@@ -1241,7 +1241,7 @@ class _Builder:
             d = pickle.load(fh)
         n = mapped = 0
         for name, num in d["terms"].items():
-            cid = f"DOID:{int(num)}" if str(num).isdigit() else f"DOID:{num}"
+            cid = f"DOID:{num}"  # as doid.obo spells it ("0001816", "10763")
             self.add_concept(cid, name, DISEASE)
             n += 1
             mid = self._map_to_mesh([name], DISEASE)
@@ -1266,7 +1266,7 @@ class _Builder:
                     continue
                 gid, symbol, name, aliases = parts[:4]
                 cid = f"NCBIGene:{gid}"
-                self.add_concept(cid, symbol, GENE)
+                self.name[cid] = symbol  # the official symbol wins over a corpus mention
                 self.type[cid] = GENE
                 self.add_alias(symbol, cid, "gene_symbol")
                 self.add_alias(name, cid, "gene_name")
