@@ -18,6 +18,7 @@ from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
 from nlp import extensions  # noqa: F401  (registers the attributes)
+from nlp.linking import is_case_sensitive
 from nlp.relations import extract_relations
 
 _SUBTOKEN = re.compile(r"\w+|[^\w\s]")
@@ -44,8 +45,9 @@ class DictionaryMatcher:
     """Greedy longest-match of dictionary aliases over a tokenizer-independent sub-token stream.
 
     Aliases and text are both split with ``\\w+|[^\\w\\s]`` and compared lower-cased, so the
-    matcher does not depend on the pipeline's tokenizer; short all-caps aliases (``ACE``,
-    ``AD``) only match with the same case, so ``ace`` or ``ad`` in running text do not.
+    matcher does not depend on the pipeline's tokenizer; short abbreviation-like aliases
+    (:func:`nlp.linking.is_case_sensitive`: ``ACE``, ``NO``, ``cAMP``) only match with the
+    same case, so ``ace`` or ``no`` in running text do not.
     """
 
     def __init__(self, patterns: Iterable[tuple[str, str, str]]):
@@ -56,7 +58,7 @@ class DictionaryMatcher:
             if not toks:
                 continue
             key = " ".join(t.lower() for t in toks)
-            case_sensitive = alias if (len(alias) <= 5 and alias.upper() == alias and any(c.isalpha() for c in alias)) else None
+            case_sensitive = alias if is_case_sensitive(alias) else None
             prev = self.table.get(key)
             if prev is not None and (prev[2] is None or case_sensitive is not None):
                 continue  # first pattern wins; a case-insensitive alias beats a case-sensitive one

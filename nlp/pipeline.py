@@ -17,6 +17,9 @@ Pipeline (``build_nlp``)::
 from __future__ import annotations
 
 import bisect
+import json
+import warnings
+from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import spacy
@@ -26,6 +29,8 @@ from spacy.tokens import Doc
 from nlp import components  # noqa: F401  (registers the medkg_ factories)
 from nlp.components import attach_dictionary
 from nlp.extraction import Document, Extraction, Mention, Relation, Sentence
+
+RESOURCES = Path(__file__).parent / "resources"
 
 CONTEXT_ATTRS = {
     "negated": "is_negated",
@@ -63,13 +68,19 @@ def build_nlp(dictionary, ner: str = "dictionary", *, context: bool = True, link
         nlp.add_pipe("medkg_dictionary_ner", config={"mode": "fill"})
     import scispacy.abbreviation  # noqa: F401  (registers "abbreviation_detector")
 
+    # scispaCy's abbreviation detector warns on every doc without "(...)" pairs: noise, not news.
+    warnings.filterwarnings("ignore", message=r".*\[W036\]")
+
     nlp.add_pipe("abbreviation_detector")
     nlp.add_pipe("medkg_abbreviations")
     nlp.add_pipe("medkg_linker", config={"threshold": link_threshold})
     if context:
         import medspacy.context  # noqa: F401  (registers "medspacy_context")
+        from medspacy.context import ConTextRule
 
-        nlp.add_pipe("medspacy_context")
+        ctx = nlp.add_pipe("medspacy_context")
+        extra = json.loads((RESOURCES / "context_rules.json").read_text())["rules"]
+        ctx.add([ConTextRule(r["literal"], r["category"], direction=r["direction"]) for r in extra])
     nlp.add_pipe("medkg_relations")
     attach_dictionary(nlp, dictionary)
     return nlp
