@@ -88,7 +88,7 @@ __all__ = [
 ]
 
 # Bump when the build logic or the saved layout changes: it is part of the cache key.
-FORMAT_VERSION = 7
+FORMAT_VERSION = 8
 
 DEFAULT_THRESHOLD = 0.85  # fuzzy cosine; chosen on BC5CDR dev (bench/linking_eval.py)
 RESOURCES = Path(__file__).parent / "resources"
@@ -1010,7 +1010,14 @@ class _Builder:
                 # texts for the NER pattern filters (occurrences counted once aliases are known)
                 if (name, pmid) not in seen_docs:
                     seen_docs.add((name, pmid))
-                    self.texts.append((types, text))
+                    # annotated spans masked: what remains are the *unannotated* occurrences, and an
+                    # alias inside a longer annotation ("diabetes" in "diabetes mellitus") is not one
+                    masked = list(text)
+                    for m in mentions:
+                        masked[m.start:m.end] = " " * (m.end - m.start)
+                        if m.start < m.end:
+                            masked[m.start] = "|"
+                    self.texts.append((types, "".join(masked)))
                 for m in mentions:
                     ltoks = _lower_tokens(m.text)
                     self.ann_types[ltoks][m.type] += 1
@@ -1367,6 +1374,10 @@ class _Builder:
         """Precise (alias, type, id) for the dictionary NER; see ConceptDictionary.ner_patterns."""
         from spacy.lang.en.stop_words import STOP_WORDS
 
+        exclude_file = RESOURCES / "vocab_ner_exclude.txt"
+        excluded = {ln.strip().lower() for ln in exclude_file.read_text().splitlines()
+                    if ln.strip() and not ln.startswith("#")} if exclude_file.exists() else set()
+
         # lowercased alias -> best (type, concept) with the surface kept for display
         by_lower: dict[str, tuple[list[str], dict[int, float]]] = {}
         for surface, slot in d._exact.items():
@@ -1378,7 +1389,7 @@ class _Builder:
                     by_lower[lower][1][c] = max(by_lower[lower][1].get(c, 0.0), w)
             else:
                 by_lower[lower] = ([surface], cand)
-        # occurrences of each alias (as lowercase tokens) in train texts, per annotated type
+        # unannotated occurrences of each alias (as lowercase tokens) in train texts, per annotated type
         wanted = {_lower_tokens(lower) for lower in by_lower}
         max_len = min(12, max((len(t) for t in wanted), default=1))
         occ: dict[str, Counter] = defaultdict(Counter)
@@ -1408,6 +1419,9 @@ class _Builder:
                 dropped["untyped_or_variant"] += 1
                 continue
             cid = max(typed, key=lambda cw: (cw[1], -VOCAB_PRIORITY.get(d.vocabs[cw[0]], 8)))[0]
+            if lower in excluded:
+                dropped["excluded"] += 1
+                continue
             if lower in STOP_WORDS or not any(ch.isalpha() for ch in lower):
                 dropped["stopword_or_number"] += 1
                 continue
@@ -1419,8 +1433,8 @@ class _Builder:
             if sum(ann.values()) > 2 * n_ann_t and sum(ann.values()) >= 2:
                 dropped["mostly_other_type"] += 1
                 continue
-            n_occ = occ[typ].get(ltoks, 0)
-            if n_occ >= 2 and n_ann_t < 0.5 * n_occ:
+            n_unann = occ[typ].get(ltoks, 0)
+            if n_unann >= 2 and n_ann_t < n_unann:
                 dropped["mostly_unannotated"] += 1
                 continue
             srcs = set()

