@@ -12,7 +12,7 @@
 #   NEO4J_PORT           Bolt port on 127.0.0.1 (default 7687)
 #   NEO4J_PASSWORD       password of user neo4j (default medkg-test-pw; at least 8 characters)
 #   MEDKG_NEO4J_HOME     state dir: database, pid file, log (default <repo>/.neo4j-data)
-#   MEDKG_NEO4J_JAVA_OPTS  JVM options (default -Xms256m -Xmx1g)
+#   MEDKG_NEO4J_JAVA_OPTS  JVM heap options (default -Xms256m -Xmx1g)
 #   MEDKG_NEO4J_TIMEOUT  seconds to wait for the server to answer (default 120)
 # Progress and errors go to stderr; stdout carries only the URI (start) or the status line.
 set -euo pipefail
@@ -27,6 +27,10 @@ STATE="${MEDKG_NEO4J_HOME:-$ROOT/.neo4j-data}"
 PIDFILE="$STATE/neo4j.pid"
 LOG="$STATE/neo4j.log"
 JAVA_OPTS="${MEDKG_NEO4J_JAVA_OPTS:--Xms256m -Xmx1g}"
+# The JVM flags Neo4j's own neo4j.conf ships with (the --add-opens ones are in the jar's manifest).
+NEO4J_JVM_FLAGS="-XX:+UseG1GC -XX:-OmitStackTraceInFastThrow -XX:+UnlockExperimentalVMOptions
+ -XX:+TrustFinalNonStaticFields -XX:+DisableExplicitGC -XX:+ExitOnOutOfMemoryError
+ -Djdk.nio.maxCachedBufferSize=1024 -Dio.netty.tryReflectionSetAccessible=true -Dlog4j2.disable.jmx=true"
 TIMEOUT="${MEDKG_NEO4J_TIMEOUT:-120}"
 URI="bolt://$HOST:$PORT"
 
@@ -145,7 +149,7 @@ start() {
     # The password travels in the environment only (not on the command line, where ps shows it).
     # setsid: the server outlives this shell and a Ctrl-C in the terminal that started it.
     # shellcheck disable=SC2086
-    NEO4J_PASSWORD="$PASSWORD" setsid java $JAVA_OPTS -XX:+ExitOnOutOfMemoryError \
+    NEO4J_PASSWORD="$PASSWORD" setsid java $NEO4J_JVM_FLAGS $JAVA_OPTS \
         -jar "$JAR" --data-dir "$STATE/db" --host "$HOST" --port "$PORT" --pid-file "$PIDFILE" \
         >>"$LOG" 2>&1 </dev/null 9>&- &
     local launcher=$!
