@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     loaded = load_extractions(args.corpus or DEFAULT_CORPORA, args.warmup + args.docs)
     # The measured documents come first; warm-up uses others, so nothing is cached by id.
     exs, warm = loaded[:args.docs], loaded[args.docs:]
+    load_before = os.getloadavg()[0]
     rows = row_count(exs)
     print(f"{len(exs)} documents, {rows['total']} rows ({rows})", file=sys.stderr)
     try:
@@ -202,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "batch_size": args.batch_size,
         "warmup_documents": len(warm),
-        "batched": {"seconds": round(t_batched, 3), "runs_seconds": [round(r, 3) for r in runs], "rows_per_s": round(rows["total"] / t_batched, 1),
+        "batched": {"seconds": round(t_batched, 3), "runs_seconds": [round(r, 3) for r in runs],
+                    "rows_per_s": round(rows["total"] / t_batched, 1),
                     "docs_per_s": round(len(exs) / t_batched, 2)},
         "naive": {"seconds": round(t_naive, 3), "rows_per_s": round(rows["total"] / t_naive, 1),
                   "docs_per_s": round(len(exs) / t_naive, 2)},
@@ -210,13 +212,17 @@ def main(argv: list[str] | None = None) -> int:
         "same_graph": same,
         "graph": graph_batched.to_dict(),
         "server": args.uri,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        # The machine may be shared: the load average says how much CPU the run competed for.
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_avg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)]},
     }
     print(f"{'writer':<10}{'seconds':>10}{'rows/s':>12}{'docs/s':>10}")
     for name in ("batched", "naive"):
         r = result[name]
         print(f"{name:<10}{r['seconds']:>10.2f}{r['rows_per_s']:>12.1f}{r['docs_per_s']:>10.2f}")
-    print(f"batched runs: {', '.join(f'{r:.2f}s' for r in runs)} (median shown)")
+    print(f"batched runs: {', '.join(f'{r:.2f}s' for r in runs)} (median shown); "
+          f"load average {result['machine']['load_avg_1m'][0]} -> {result['machine']['load_avg_1m'][1]} "
+          f"on {os.cpu_count()} CPUs")
     print(f"speed-up: {result['speedup']}x  (same graph: {same}; {rows['total']} rows, {len(exs)} documents)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

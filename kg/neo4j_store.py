@@ -28,6 +28,7 @@ from kg.model import Concept, Evidence, Fact, GraphStats, Passage, Path, WriteSt
 from kg.rows import DocumentRows, document_rows
 from kg.schema import PREDICATES
 from nlp.errors import BackendUnavailable, ConfigError, GraphStoreError
+from nlp.extraction import ASSERTION_FLAGS as _FLAGS
 from nlp.extraction import Extraction
 
 try:  # the driver is a core dependency, but keep import errors readable
@@ -50,7 +51,6 @@ CHUNK = 2000
 # How long the driver keeps retrying a transaction that failed transiently (server restart included).
 DEFAULT_RETRY_SECONDS = 60.0
 _NEIGHBOUR_CAP = 200
-_FLAGS = ("negated", "uncertain", "historical", "hypothetical", "family")
 _NO_LIMIT = 2**62
 
 
@@ -119,7 +119,8 @@ class Neo4jGraphStore:
         database = database or os.environ.get("NEO4J_DATABASE") or None
         scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
         if scheme not in BOLT_SCHEMES:
-            raise ConfigError(f"Invalid Neo4j URI {uri!r}: expected one of {', '.join(s + '://' for s in BOLT_SCHEMES)}")
+            known = ", ".join(s + "://" for s in BOLT_SCHEMES)
+            raise ConfigError(f"Invalid Neo4j URI {uri!r}: expected one of {known}")
         try:
             driver = neo4j.GraphDatabase.driver(
                 uri, auth=(user, password), max_transaction_retry_time=max_transaction_retry_time,
