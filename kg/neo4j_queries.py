@@ -64,6 +64,15 @@ MATCH (d:{DOCUMENT} {{id: id}})
 RETURN d.id AS id, d.content_hash AS content_hash
 """
 
+# The first statement of a write: MERGE takes the documents' unique-constraint locks, so a
+# concurrent writer of the same document waits for this transaction and then sees its hash
+# (SQLite gets the same from BEGIN IMMEDIATE). New ids come back with a null hash.
+LOCK_DOCUMENTS = f"""{_STABLE}
+UNWIND $ids AS id
+MERGE (d:{DOCUMENT} {{id: id}})
+RETURN d.id AS id, d.content_hash AS content_hash
+"""
+
 # Removes documents with their sentences, mentions and evidence, and reports what the removal
 # touched (sentence uids, edge keys, concept ids) so the caller can recompute the aggregates.
 DELETE_DOCUMENTS = f"""{_STABLE}

@@ -220,7 +220,8 @@ class Neo4jGraphStore:
         # Runs inside a managed transaction and may be retried: build everything afresh.
         stats = WriteStats()
         ids = list(dict.fromkeys(ex.document.id for ex in batch))
-        hashes = {r["id"]: r["content_hash"] for r in tx.run(Q.DOCUMENT_HASHES, ids=ids)}
+        hashes = {r["id"]: r["content_hash"] for r in tx.run(Q.LOCK_DOCUMENTS, ids=ids)
+                  if r["content_hash"] is not None}
         # Same decisions as SQLiteGraphStore.write, in batch order. A document's current version is
         # either the stored one (until replaced) or one pending from earlier in this batch.
         seen: dict[str, str] = {}

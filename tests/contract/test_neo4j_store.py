@@ -87,3 +87,38 @@ def test_same_results_as_sqlite(neo4j_store, tmp_path):
     assert neo4j_store.remove_documents(["7001", "7003"]) == lite.remove_documents(["7001", "7003"])
     assert neo4j_store.stats() == lite.stats()
     lite.close()
+
+
+def test_concurrent_writers_of_the_same_documents(neo4j_store, tmp_path):
+    """Writers racing on the same documents end with what one writer would store (no duplicates):
+    the first statement of a write locks the documents, deadlocks are retried by the driver."""
+    import copy
+    import threading
+
+    from kg.sqlite_store import SQLiteGraphStore
+
+    neo4j_store.clear()
+    docs = []
+    for k in range(30):
+        ex = copy.deepcopy(sample_batch()[k % 3])
+        ex.document.id = f"{ex.document.id}-{k}"
+        docs.append(ex)
+    errors: list[BaseException] = []
+
+    def writer():
+        try:
+            for i in range(0, len(docs), 5):
+                neo4j_store.write(docs[i:i + 5])
+        except BaseException as e:  # noqa: BLE001 - reported by the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    lite = SQLiteGraphStore(tmp_path / "g.db")
+    lite.write(docs)
+    assert neo4j_store.stats() == lite.stats()
+    lite.close()
