@@ -109,6 +109,8 @@ def ingest(
     paths: List[str] = typer.Argument(..., help="Files, directories or globs (PubMed XML[.gz], PubTator, BioC, JSONL, text notes)."),
     fmt: Optional[str] = typer.Option(None, "--format", "-f", help="Force a format: pubmed | pubtator | bioc | jsonl | text."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Documents per transaction."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", help="NLP worker processes (default 1)."),
+    no_deidentify: bool = typer.Option(False, "--no-deidentify", help="Store clinical notes WITHOUT de-identification."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Ingest documents into the graph and the vector index (idempotent: re-running skips unchanged documents).
@@ -118,6 +120,12 @@ def ingest(
     state: State = ctx.obj
     if batch_size:
         state.overrides["batch_size"] = batch_size
+    if workers:
+        state.overrides["workers"] = workers
+    if no_deidentify:
+        state.overrides["deidentify"] = False
+        _err("warning: --no-deidentify: clinical notes will be stored, embedded and searchable with any "
+             "protected health information they contain")
     medkg = state.app
     show = not state.quiet and sys.stderr.isatty()
     progress_cb = None
@@ -214,7 +222,9 @@ def ask(
 
     Example: medkg ask "What drugs can cause hypertension?"
     """
-    ans = ctx.obj.app.engine.ask(question, k_facts=k, k_passages=passages, include_negated=include_negated)
+    medkg = ctx.obj.app
+    ans = medkg.engine.ask(question, k_facts=k, k_passages=passages, include_negated=include_negated)
+    medkg.audit("ask", {"facts": len(ans.facts), "passages": len(ans.passages)}, question=question)
     if json_out:
         _print_json(ans.to_dict())
     else:
@@ -354,6 +364,49 @@ def remove(
         raise typer.BadParameter("give document ids or --file")
     n = ctx.obj.app.remove(ids)
     typer.echo(f"removed {n} sentences from {len(ids)} document id(s)")
+
+
+@command("extract")
+def extract(
+    ctx: typer.Context,
+    paths: List[str] = typer.Argument(..., help="Input files/directories (PubTator, JSONL, PubMed XML, BioC, text)."),
+    out_format: str = typer.Option("pubtator", "--format", "-f", help="Output: pubtator | jsonl"),
+    input_format: Optional[str] = typer.Option(None, "--input-format", help="Force the input format."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
+) -> None:
+    """Run the NLP pipeline and write mentions (offsets, types, concept ids, assertion flags) and relations.
+
+    Nothing is stored. Example: medkg extract corpus.pubtator --format pubtator -o predicted.pubtator
+    """
+    from nlp.readers import Rejected, read_documents
+    from nlp.writers import to_json, to_pubtator
+
+    if out_format not in ("pubtator", "jsonl"):
+        raise typer.BadParameter("--format must be pubtator or jsonl")
+    medkg = ctx.obj.app
+    extractor = medkg.extractor
+    sink = open(output, "w", encoding="utf-8") if output else sys.stdout
+    rejected = 0
+
+    def docs():
+        nonlocal rejected
+        for item in read_documents(paths, input_format):
+            if isinstance(item, Rejected):
+                rejected += 1
+                _err(f"rejected: {item}")
+                continue
+            if item.kind == "note" and medkg.settings.deidentify:
+                item = medkg._deidentify(item)
+            yield item
+
+    try:
+        for ex in extractor.extract_many(docs()):
+            sink.write(to_pubtator(ex) if out_format == "pubtator" else json.dumps(to_json(ex), ensure_ascii=False) + "\n")
+    finally:
+        if output:
+            sink.close()
+    if rejected:
+        raise typer.Exit(EXIT_REJECTED)
 
 
 @command("config")

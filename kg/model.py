@@ -126,15 +126,6 @@ class WriteStats:
     evidence: int = 0
     removed_uids: list[int] = field(default_factory=list)  # sentence uids of replaced versions
 
-    def merge(self, other: "WriteStats") -> None:
-        self.documents += other.documents
-        self.unchanged += other.unchanged
-        self.replaced += other.replaced
-        self.sentences += other.sentences
-        self.mentions += other.mentions
-        self.evidence += other.evidence
-        self.removed_uids.extend(other.removed_uids)
-
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("removed_uids")

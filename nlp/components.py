@@ -40,6 +40,16 @@ def medkg_sentences(doc: Doc) -> Doc:
     return doc
 
 
+def add_entities(existing: list[Span], candidates: list[Span]) -> list[Span]:
+    """``existing`` plus the candidates that overlap none of them (among overlapping candidates
+    ``filter_spans`` keeps the longest, then the earliest), sorted by position."""
+    taken = set()
+    for e in existing:
+        taken.update(range(e.start, e.end))
+    extra = [s for s in filter_spans(candidates) if not taken.intersection(range(s.start, s.end))]
+    return sorted(existing + extra, key=lambda s: s.start)
+
+
 # ---------------------------------------------------------------------------- dictionary NER
 class DictionaryMatcher:
     """Greedy longest-match of dictionary aliases over a tokenizer-independent sub-token stream.
@@ -118,13 +128,8 @@ class DictionaryNER:
             if span is not None:
                 span._.concept_id = cid
                 spans.append(span)
-        existing = list(doc.ents) if self.mode == "fill" else []
-        # trained entities first: on overlap they win (filter_spans prefers longer, then earlier)
-        taken = set()
-        for e in existing:
-            taken.update(range(e.start, e.end))
-        extra = [s for s in filter_spans(spans) if not taken.intersection(range(s.start, s.end))]
-        doc.ents = sorted(existing + extra, key=lambda s: s.start)
+        # trained entities first: on overlap they win
+        doc.ents = add_entities(list(doc.ents) if self.mode == "fill" else [], spans)
         return doc
 
 
@@ -157,11 +162,7 @@ def medkg_abbreviations(doc: Doc) -> Doc:
             if (occ.start, occ.end) not in by_span:
                 new.append(Span(doc, occ.start, occ.end, label=label))
     if new:
-        taken = set()
-        for e in ents:
-            taken.update(range(e.start, e.end))
-        keep = [s for s in filter_spans(new) if not taken.intersection(range(s.start, s.end))]
-        doc.ents = sorted(ents + keep, key=lambda s: s.start)
+        doc.ents = add_entities(ents, new)
     return doc
 
 
@@ -182,18 +183,30 @@ def _long_forms(doc: Doc) -> dict[str, str]:
 class Linker:
     """Links each entity to a concept: ``span._.concept_id / concept_name / vocab / link_score``."""
 
+    MEMO_SIZE = 200_000  # linking is deterministic: the same (text, label, long form) links the same way
+
     def __init__(self, nlp: Language, name: str, threshold: float):
         self.name = name
         self.threshold = threshold
         self.dictionary = None
+        self._memo: dict = {}
+
+    def _link(self, text: str, label: str, long_form: str | None):
+        key = (text, label, long_form)
+        res = self._memo.get(key)
+        if res is None:
+            res = self.dictionary.link(text, label, long_form=long_form, threshold=self.threshold)
+            if len(self._memo) >= self.MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = res
+        return res
 
     def __call__(self, doc: Doc) -> Doc:
         if self.dictionary is None:
             raise RuntimeError("medkg_linker has no dictionary: call nlp.components.attach_dictionary()")
         long_forms = _long_forms(doc)
         for ent in doc.ents:
-            res = self.dictionary.link(ent.text, ent.label_, long_form=long_forms.get(ent.text),
-                                       threshold=self.threshold)
+            res = self._link(ent.text, ent.label_, long_forms.get(ent.text))
             ent._.concept_id = res.concept_id
             ent._.concept_name = res.name
             ent._.vocab = res.vocab
@@ -219,6 +232,7 @@ def attach_dictionary(nlp: Language, dictionary) -> None:
             pipe.matcher = matcher
         elif isinstance(pipe, Linker):
             pipe.dictionary = dictionary
+            pipe._memo = {}
 
 
 # ---------------------------------------------------------------------------- relations

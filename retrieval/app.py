@@ -12,7 +12,10 @@ each ingest, so a run killed between the two writes loses nothing.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -45,6 +48,11 @@ class IngestReport:
                                                                       "embed": 0.0, "index": 0.0})
     rejects: list[dict] = field(default_factory=list)
 
+    def add_write(self, ws: WriteStats) -> None:
+        self.ingested += ws.documents
+        for name in ("unchanged", "replaced", "sentences", "mentions", "evidence"):
+            setattr(self, name, getattr(self, name) + getattr(ws, name))
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["seconds"] = round(self.seconds, 3)
@@ -63,6 +71,76 @@ def _shared(key: tuple, build: Callable[[], Any]) -> Any:
         if key not in _SHARED:
             _SHARED[key] = build()
         return _SHARED[key]
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+# The pipeline a forked NLP worker uses: set in the parent just before forking, inherited.
+_WORKER_NLP = None
+
+
+def _extract_chunk(docs: list[Document]) -> list:
+    """Worker: extractions (or an error string per failed document), in order."""
+    from nlp.pipeline import Extractor
+
+    extractor = Extractor(_WORKER_NLP)
+    try:
+        return list(extractor.extract_many(docs))
+    except Exception:
+        out: list = []
+        for d in docs:
+            try:
+                out.extend(extractor.extract_many([d]))
+            except Exception as e:  # report, don't die
+                out.append(f"{type(e).__name__}: {e}")
+        return out
+
+
+class _Done:
+    def __init__(self, value):
+        self.value = value
+
+    def get(self):
+        return self.value
+
+
+class _Chunks:
+    def __init__(self, parts):
+        self.parts = parts
+
+    def get(self):
+        return [r for p in self.parts for r in p.get()]
+
+
+class _NlpPool:
+    """NLP in forked worker processes (workers >= 2) or in-process (1)."""
+
+    def __init__(self, nlp, workers: int):
+        global _WORKER_NLP
+        self.workers = max(1, int(workers))
+        self.pool = None
+        _WORKER_NLP = nlp
+        if self.workers > 1:
+            import multiprocessing as mp
+
+            self.pool = mp.get_context("fork").Pool(self.workers)
+
+    def submit(self, docs: list[Document]):
+        if not docs:
+            return _Done([])
+        if self.pool is None:
+            return _Done(_extract_chunk(docs))
+        size = max(1, -(-len(docs) // self.workers))
+        return _Chunks([self.pool.apply_async(_extract_chunk, (docs[i:i + size],))
+                        for i in range(0, len(docs), size)])
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
 
 
 class Medkg:
@@ -180,77 +258,95 @@ class Medkg:
         return added, removed
 
     def ingest(self, paths: Iterable[str | Path], fmt: str | None = None,
-               progress: Callable[[IngestReport], None] | None = None) -> IngestReport:
+               progress: Callable[[IngestReport], None] | None = None, workers: int | None = None) -> IngestReport:
         """Read, extract, write to the graph and index. Bad records are reported, never fatal.
 
         Args:
             paths: files, directories or globs.
             fmt: force an input format (see :data:`nlp.readers.FORMATS`).
             progress: called after every batch with the running report.
+            workers: NLP worker processes (default: settings.workers). With 2+, the NLP of batch
+                *i+1* runs in the workers while the main process embeds and writes batch *i*.
+
+        Raises:
+            MedkgError: another ingest holds this home's lock.
         """
         s = self.settings
         report = IngestReport()
         t0 = time.perf_counter()
-        self.sync_index()
-        stream = read_documents(paths, fmt)
-        batches_since_save = 0
-        while True:
-            t = time.perf_counter()
-            batch = []
-            for item in stream:
-                if isinstance(item, Rejected):
-                    self._reject(report, item)
-                    continue
-                report.read += 1
-                batch.append(item)
-                if len(batch) >= s.batch_size:
-                    break
-            report.stage_seconds["read"] += time.perf_counter() - t
-            if not batch:
-                break
-            self._ingest_batch(batch, report)
-            batches_since_save += 1
-            if batches_since_save >= 10:
+        with self._ingest_lock():
+            self.nlp  # build before forking workers: they inherit it (copy-on-write)
+            pool = _NlpPool(self.nlp, workers or s.workers)
+            try:
+                self.sync_index()
+                stream = read_documents(paths, fmt)
+                pending = None
+                while True:
+                    t = time.perf_counter()
+                    batch = self._read_batch(stream, report)
+                    report.stage_seconds["read"] += time.perf_counter() - t
+                    job = self._start_batch(batch, report, pool) if batch else None
+                    if pending is not None:
+                        self._finish_batch(*pending, report)
+                        if progress:
+                            report.seconds = time.perf_counter() - t0
+                            progress(report)
+                    pending = job
+                    if not batch:
+                        break
+            finally:
+                pool.close()
                 t = time.perf_counter()
                 self.save_index()
                 report.stage_seconds["index"] += time.perf_counter() - t
-                batches_since_save = 0
-            report.seconds = time.perf_counter() - t0
-            if progress:
-                progress(report)
-        t = time.perf_counter()
-        self.save_index()
-        report.stage_seconds["index"] += time.perf_counter() - t
-        report.seconds = time.perf_counter() - t0
+                report.seconds = time.perf_counter() - t0
+                self.audit("ingest", {k: v for k, v in report.to_dict().items() if k != "rejects"})
         return report
 
-    def _reject(self, report: IngestReport, item: Rejected) -> None:
-        report.rejected += 1
-        report.rejects.append(item.to_dict())
-        path = self.settings.rejects_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **item.to_dict()}) + "\n")
+    def _read_batch(self, stream, report: IngestReport) -> list[Document]:
+        batch: list[Document] = []
+        for item in stream:
+            if isinstance(item, Rejected):
+                self._reject(report, item)
+                continue
+            report.read += 1
+            if item.kind == "note" and self.settings.deidentify:
+                item = self._deidentify(item)
+            batch.append(item)
+            if len(batch) >= self.settings.batch_size:
+                break
+        return batch
 
-    def _ingest_batch(self, docs: list[Document], report: IngestReport) -> None:
-        # Unchanged documents skip the NLP entirely.
+    def _deidentify(self, doc: Document) -> Document:
+        from nlp.deid import deidentify_document
+
+        self._mark("has_notes")
+        return deidentify_document(doc)
+
+    def _start_batch(self, docs: list[Document], report: IngestReport, pool: "_NlpPool"):
+        """Skip unchanged documents (no NLP for them) and start the NLP of the rest."""
         known = self.store.document_hashes([d.id for d in docs])
         todo = [d for d in docs if known.get(d.id) != d.content_hash]
         report.unchanged += len(docs) - len(todo)
-        if not todo:
-            return
+        if any(d.kind == "note" for d in todo):
+            self._mark("has_notes")
+        return (todo, pool.submit(todo), time.perf_counter())
+
+    def _finish_batch(self, todo: list[Document], job, started: float, report: IngestReport) -> None:
         t = time.perf_counter()
-        extractions = self._extract_all(todo, report)
+        extractions: list[Extraction] = []
+        for doc, result in zip(todo, job.get()):
+            if isinstance(result, Extraction):
+                extractions.append(result)
+            else:  # one bad document never kills the batch
+                self._reject(report, Rejected(doc.source, doc.id, f"NLP failed: {result}"))
         report.stage_seconds["nlp"] += time.perf_counter() - t
+        if not extractions:
+            return
         t = time.perf_counter()
         ws: WriteStats = self.store.write(extractions)
         report.stage_seconds["graph"] += time.perf_counter() - t
-        report.ingested += ws.documents
-        report.unchanged += ws.unchanged
-        report.replaced += ws.replaced
-        report.sentences += ws.sentences
-        report.mentions += ws.mentions
-        report.evidence += ws.evidence
+        report.add_write(ws)
         t = time.perf_counter()
         if ws.removed_uids:
             report.vectors_removed += self.index.remove(ws.removed_uids)
@@ -264,20 +360,86 @@ class Medkg:
         t = time.perf_counter()
         self.index.add(uids, vecs)
         report.vectors_added += len(uids)
+        self._batches_since_save += 1
+        if self._batches_since_save >= 10:
+            self.save_index()
+            self._batches_since_save = 0
         report.stage_seconds["index"] += time.perf_counter() - t
 
-    def _extract_all(self, docs: list[Document], report: IngestReport) -> list[Extraction]:
-        """Extract a batch; if it fails, retry one by one so one bad document never kills the batch."""
+    def _reject(self, report: IngestReport, item: Rejected) -> None:
+        report.rejected += 1
+        report.rejects.append(item.to_dict())
+        path = self.settings.rejects_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"time": _now(), **item.to_dict()}) + "\n")
+
+    # ------------------------------------------------------------------ home state, lock, audit
+    def _state(self) -> dict:
         try:
-            return list(self.extractor.extract_many(docs))
-        except Exception:
-            out = []
-            for d in docs:
-                try:
-                    out.extend(self.extractor.extract_many([d]))
-                except Exception as e:
-                    self._reject(report, Rejected(d.source, d.id, f"NLP failed: {type(e).__name__}: {e}"))
-            return out
+            return json.loads((self.settings.home / "state.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _mark(self, flag: str) -> None:
+        state = self._state()
+        if not state.get(flag):
+            state[flag] = True
+            self.settings.home.mkdir(parents=True, exist_ok=True)
+            tmp = self.settings.home / "state.json.tmp"
+            tmp.write_text(json.dumps(state))
+            os.replace(tmp, self.settings.home / "state.json")
+
+    @contextlib.contextmanager
+    def _ingest_lock(self):
+        """One writer per home: a second concurrent ingest is refused with a clear message."""
+        import fcntl
+
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        path = self.settings.home / "ingest.lock"
+        fh = open(path, "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            fh.close()
+            raise MedkgError(f"Another medkg ingest is writing to {self.settings.home} (pid {holder}); "
+                             "wait for it to finish or use another --home") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._batches_since_save = 0
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
+
+    def audit(self, command: str, counts: dict[str, Any], question: str | None = None) -> None:
+        """Append one JSON line to ``<home>/audit.jsonl``: time, user, command, counts — never PHI.
+
+        The question text is logged only for stores without clinical notes, or with
+        ``audit_questions`` enabled; otherwise only its hash.
+        """
+        if not self.settings.audit:
+            return
+        import getpass
+
+        try:
+            user = getpass.getuser()
+        except Exception:  # no passwd entry (containers)
+            user = str(os.getuid())
+        entry: dict[str, Any] = {"time": _now(), "user": user, "command": command,
+                                 "graph": self.settings.graph_uri.split("@")[-1], "counts": counts}
+        if question is not None:
+            entry["question_sha256"] = hashlib.sha256(question.encode()).hexdigest()[:16]
+            if self.settings.audit_questions or not self._state().get("has_notes"):
+                entry["question"] = question
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        with open(self.settings.audit_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry) + "\n")
 
     def remove(self, doc_ids: Iterable[str]) -> int:
         """Retract documents from graph and index. Returns the number of sentences removed."""

@@ -44,7 +44,9 @@ class Settings:
     batch_size: int = 64  # documents per graph transaction / embedding batch
     workers: int = 1  # NLP worker processes for ingest
     fusion_weights: dict[str, float] = field(default_factory=lambda: {"dense": 1.0, "keyword": 1.0, "concept": 1.0})
-    audit: bool = True
+    audit: bool = True  # append ingest/query events to <home>/audit.jsonl
+    audit_questions: bool = False  # log question text even when the store holds clinical notes
+    deidentify: bool = True  # de-identify clinical notes before anything is stored, embedded or logged
 
     # ----------------------------------------------------------------- derived
     @property
@@ -110,6 +112,7 @@ class Settings:
             "MEDKG_HOME": "home", "MEDKG_GRAPH": "graph", "NEO4J_URI": "graph", "NEO4J_USER": "neo4j_user",
             "MEDKG_NER": "ner", "MEDKG_EMBEDDING_MODEL": "embedding_model", "MEDKG_DEVICE": "device",
             "MEDKG_DATASETS": "datasets_dir", "MEDKG_WORKERS": "workers", "MEDKG_BATCH_SIZE": "batch_size",
+            "MEDKG_DEIDENTIFY": "deidentify",
         }
         for var, key in env_map.items():
             if env.get(var):
@@ -128,6 +131,9 @@ class Settings:
             for key in ("batch_size", "workers"):
                 if key in values:
                     values[key] = int(values[key])
+            for key in ("audit", "audit_questions", "deidentify"):
+                if isinstance(values.get(key), str):
+                    values[key] = values[key].strip().lower() not in ("0", "false", "no", "off", "")
             if "link_threshold" in values:
                 values["link_threshold"] = float(values["link_threshold"])
         except (TypeError, ValueError) as e:
