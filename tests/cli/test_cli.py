@@ -156,3 +156,33 @@ def test_config_masks_password(tmp_path, monkeypatch):
     r = runner.invoke(app, ["--home", str(tmp_path), "config", "--json"])
     assert r.exit_code == 0 and "s3cret-pass" not in r.output
     assert json.loads(r.output)["neo4j_password"] == "****"
+
+
+def test_extract_pubtator_and_jsonl(home, tmp_path):
+    from pathlib import Path
+
+    fix = Path(__file__).resolve().parents[1] / "fixtures" / "bc5cdr_sample.pubtator"
+    out = tmp_path / "pred.pubtator"
+    r = run(home, "extract", str(fix), "--format", "pubtator", "-o", str(out))
+    assert r.exit_code == 0, r.output
+    blocks = out.read_text().strip().split("\n\n")
+    assert len(blocks) == 2
+    lines = blocks[0].splitlines()
+    pmid, _, title = lines[0].split("|", 2)
+    abstract = lines[1].split("|", 2)[2]
+    full = title + " " + abstract
+    mentions = [ln.split("\t") for ln in lines[2:] if ln.split("\t")[1].isdigit()]
+    assert mentions
+    for m in mentions:
+        assert full[int(m[1]):int(m[2])] == m[3]
+        assert m[4] in ("Chemical", "Disease", "Gene", "Species", "Variant", "CellLine")
+    ids = {m[5] for m in mentions}
+    assert "D009270" in ids  # naloxone, BC5CDR-style MeSH id
+    assert any(m[4] == "Chemical" for m in mentions) and any(m[4] == "Disease" for m in mentions)
+    rels = [ln.split("\t") for ln in lines[2:] if not ln.split("\t")[1].isdigit()]
+    assert all(len(x) == 4 for x in rels)
+    r = run(home, "extract", str(fix), "--format", "jsonl")
+    recs = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["id"] for x in recs] == ["227508", "354896"]
+    m0 = recs[0]["mentions"][0]
+    assert {"negated", "uncertain", "historical", "hypothetical", "family", "concept_id"} <= set(m0)
