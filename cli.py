@@ -409,6 +409,29 @@ def extract(
         raise typer.Exit(EXIT_REJECTED)
 
 
+@command("export")
+def export(
+    ctx: typer.Context,
+    out_dir: Path = typer.Argument(..., help="Directory for the CSV files (created)."),
+    database: str = typer.Option("neo4j", "--database", help="Database name for the generated import.sh."),
+) -> None:
+    """Export the embedded graph as CSV for `neo4j-admin database import full` (bulk load into Neo4j).
+
+    Example: medkg export /tmp/medkg-csv && (cd /tmp/medkg-csv && ./import.sh)
+    """
+    from kg.export import export_csv
+    from kg.sqlite_store import SQLiteGraphStore
+
+    store = ctx.obj.app.store
+    if not isinstance(store, SQLiteGraphStore):
+        _err("Error: export reads the embedded (SQLite) store; a Neo4j database is copied with neo4j-admin dump")
+        raise typer.Exit(1)
+    counts = export_csv(store, out_dir, database=database)
+    for name, n in counts.items():
+        typer.echo(f"{name}: {n} rows")
+    typer.echo(f"bulk-load with: {out_dir / 'import.sh'}")
+
+
 @command("config")
 def config(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Output as JSON.")) -> None:
     """Show the resolved configuration (secrets masked).

@@ -21,7 +21,7 @@ def home(medkg_app):
 def test_every_command_has_help():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for cmd in ("ingest", "ask", "search", "concept", "explain", "stats", "remove", "config"):
+    for cmd in ("ingest", "ask", "search", "concept", "explain", "stats", "remove", "config", "extract", "export"):
         assert cmd in result.output
         sub = runner.invoke(app, [cmd, "--help"])
         assert sub.exit_code == 0 and "Example:" in sub.output
@@ -186,3 +186,32 @@ def test_extract_pubtator_and_jsonl(home, tmp_path):
     assert [x["id"] for x in recs] == ["227508", "354896"]
     m0 = recs[0]["mentions"][0]
     assert {"negated", "uncertain", "historical", "hypothetical", "family", "concept_id"} <= set(m0)
+
+
+def test_export_csv_for_neo4j_admin(home, tmp_path, medkg_app):
+    import csv
+
+    out = tmp_path / "csv"
+    r = run(home, "export", str(out))
+    assert r.exit_code == 0, r.output
+    st = medkg_app.store.stats()
+
+    def rows(name):
+        with open(out / name, newline="", encoding="utf-8") as f:
+            return list(csv.reader(f))
+
+    docs, sents, concepts, ev = rows("documents.csv"), rows("sentences.csv"), rows("concepts.csv"), rows("evidence.csv")
+    assert docs[0][0] == "id:ID(Document)" and docs[0][-1] == ":LABEL"
+    assert (len(docs) - 1, len(sents) - 1, len(concepts) - 1, len(ev) - 1) == (
+        st.documents, st.sentences, st.concepts, st.evidence)
+    ids = {"Document": {r[0] for r in docs[1:]}, "Sentence": {r[0] for r in sents[1:]},
+           "Concept": {r[0] for r in concepts[1:]}, "Evidence": {r[0] for r in ev[1:]}}
+    for name, n in (("has_sentence.csv", st.sentences), ("mentions.csv", st.mentions),
+                    ("has_evidence.csv", st.evidence), ("edges.csv", st.edges)):
+        table = rows(name)
+        start_label = table[0][0].split("(")[1].rstrip(")")
+        end_label = table[0][1].split("(")[1].rstrip(")")
+        assert len(table) - 1 == n
+        assert all(r[0] in ids[start_label] and r[1] in ids[end_label] for r in table[1:])
+    script = (out / "import.sh").read_text()
+    assert "neo4j-admin database import full" in script and "--nodes=concepts.csv" in script
