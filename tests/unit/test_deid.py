@@ -1,0 +1,199 @@
+"""De-identification: the planted-PHI set, negative controls, span bookkeeping, idempotence, documents."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nlp.deid import PHI_TYPES, PLACEHOLDERS, DeidResult, deidentify, deidentify_document
+from nlp.extraction import Document
+from nlp.readers import note_sections, read_text
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+CASES = [json.loads(line) for line in (FIXTURES / "phi_cases.jsonl").read_text(encoding="utf-8").splitlines() if line]
+PHI_CASES = [c for c in CASES if c["kind"] == "phi"]
+NEGATIVES = [c for c in CASES if c["kind"] == "negative"]
+TITLES = {"dr", "mr", "mrs", "ms", "miss", "mx", "prof", "md", "do", "rn", "np", "phd", "pa", "mister", "doctor"}
+
+
+def _key_tokens(phi: dict) -> list[tuple[int, int]]:
+    """Offsets of the planted identifier's tokens that must not survive (same rule as bench/deid_eval.py)."""
+    out = []
+    for m in re.finditer(r"[^\W_]+", phi["text"]):
+        tok = m.group()
+        if phi["type"] == "NAME" and (len(tok) < 2 or tok.lower() in TITLES):
+            continue
+        if phi["type"] == "PHONE" and not tok.isdigit():
+            continue
+        if phi["type"] == "AGE" and not re.fullmatch(r"(?i)\d+s?|ninety|hundred|one|two|three|four|five|six|seven|eight|nine", tok):
+            continue
+        if phi["type"] == "DATE" and tok.lower() in {"the", "of", "st", "nd", "rd", "th"}:
+            continue
+        out.append((phi["start"] + m.start(), phi["start"] + m.end()))
+    return out
+
+
+def _caught(phi: dict, result: DeidResult) -> bool:
+    return all(any(s.start <= a and b <= s.end for s in result.spans) for a, b in _key_tokens(phi))
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, DeidResult]:
+    return {c["id"]: deidentify(c["text"]) for c in CASES}
+
+
+def test_fixture_shape():
+    assert len(CASES) >= 200
+    assert {p["type"] for c in PHI_CASES for p in c["phi"]} == set(PHI_TYPES)
+    assert {c["split"] for c in CASES} == {"dev", "test", "holdout"}
+    for c in CASES:
+        for p in c["phi"] + c.get("keep", []):
+            assert c["text"][p["start"]:p["end"]] == p["text"], c["id"]
+
+
+def test_planted_recall(results):
+    planted = [(c, p) for c in PHI_CASES for p in c["phi"]]
+    caught = sum(_caught(p, results[c["id"]]) for c, p in planted)
+    misses = [(c["id"], p["text"]) for c, p in planted if not _caught(p, results[c["id"]])]
+    assert caught / len(planted) >= 0.99, misses
+
+
+def test_most_cases_leak_nothing(results):
+    """Per case: no planted name word / digit group survives anywhere in the output text."""
+    leaking = []
+    for c in PHI_CASES:
+        out = results[c["id"]].text
+        for p in c["phi"]:
+            for a, b in _key_tokens(p):
+                tok = c["text"][a:b]
+                if p["type"] in ("NAME", "ADDRESS") and not tok[0].isupper() and not tok.islower():
+                    continue
+                if re.search(r"(?<![\w])" + re.escape(tok) + r"(?![\w])", out) and len(tok) >= 3:
+                    # the token may legitimately appear elsewhere in the case as clinical text
+                    if not re.search(r"(?<![\w])" + re.escape(tok) + r"(?![\w])", c["text"][:p["start"]] + c["text"][p["end"]:]):
+                        leaking.append((c["id"], p["text"], tok))
+    assert len({x[0] for x in leaking}) <= 0.03 * len(PHI_CASES), leaking
+
+
+@pytest.mark.parametrize("case", NEGATIVES, ids=[c["id"] for c in NEGATIVES])
+def test_negative_controls_untouched(case, results):
+    r = results[case["id"]]
+    assert r.text == case["text"], [(case["text"][s.start:s.end], s.type) for s in r.spans]
+
+
+def test_clinical_strings_next_to_phi_survive(results):
+    broken = [(c["id"], k["text"]) for c in CASES for k in c.get("keep", [])
+              if any(s.start < k["end"] and k["start"] < s.end for s in results[c["id"]].spans)]
+    assert not broken
+
+
+def _check_spans(text: str, r: DeidResult) -> None:
+    out, pos, prev_end = [], 0, -1
+    for s in r.spans:
+        assert 0 <= s.start < s.end <= len(text)
+        assert s.start >= prev_end, "spans overlap or are unsorted"
+        assert s.type in PHI_TYPES and s.replacement == PLACEHOLDERS[s.type]
+        out.append(text[pos:s.start])
+        assert r.text[s.out_start:s.out_end] == s.replacement
+        assert s.out_start == sum(len(x) for x in out)  # out holds the text so far, placeholders included
+        out.append(s.replacement)
+        pos = prev_end = s.end
+    out.append(text[pos:])
+    assert "".join(out) == r.text
+    # offsets outside spans map to the same character
+    for i in range(0, len(text), 7):
+        if not any(s.start <= i < s.end for s in r.spans):
+            assert r.text[r.map_offset(i)] == text[i]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_spans_rebuild_output_and_idempotent(case, results):
+    r = results[case["id"]]
+    _check_spans(case["text"], r)
+    again = deidentify(r.text)
+    assert again.text == r.text and again.spans == []
+
+
+_PIECES = list("ab AZ09/-.,:@'\n") + ["Dr. ", "Mr ", "May ", "John ", "Smith", "1990", "MRN ", "555-", "(617) ",
+                                      "age 9", "[NAME]", "in ", "is a 9", "-year-old", "St"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=30).map("".join))
+def test_spans_invariants_on_arbitrary_text(text):
+    r = deidentify(text)
+    _check_spans(text, r)
+    assert deidentify(r.text).text == r.text
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Brian White is a 58-year-old male.", "[NAME] is a 58-year-old male."),
+    ("Seen by Dr. Kumar today.", "Seen by Dr. [NAME] today."),
+    ("Mrs. O'Neil returns today.", "Mrs. [NAME] returns today."),
+    ("A 92-year-old woman, age 95 per her son.", "A [AGE>89]-year-old woman, age [AGE>89] per her son."),
+    ("DOB 03/14/1930, seen 3-14-23, 14 Mar 2023, 2023-03-14, March 14, 2023.",
+     "DOB [DATE], seen [DATE], [DATE], [DATE], [DATE]."),
+    ("Call (617) 555-0143 or mail jdoe@example.com.", "Call [PHONE] or mail [EMAIL]."),
+    ("MRN: 00482913, SSN 123-45-6789.", "MRN: [ID], SSN [ID]."),
+    ("Lives at 12 Elm Street, Quincy, MA 02169.", "Lives at [ADDRESS]."),
+    ("Connected from 73.162.44.201 via https://portal.example.org/x.", "Connected from [IP] via [URL]."),
+])
+def test_examples(text, expected):
+    assert deidentify(text).text == expected
+
+
+@pytest.mark.parametrize("text", [
+    "Lisinopril 20 mg daily, BP 140/90, HR 72, strength 5/5, pain 7/10, 2/6 murmur.",
+    "Dr. Scholl's inserts for plantar fasciitis; Parkinson's disease; Allen test normal.",
+    "An 89-year-old woman with symptoms for 5 weeks; took 2000 mg in 3 days.",
+    "White blood cell count 11.2. May take acetaminophen. Will follow up.",
+])
+def test_clinical_content_kept(text):
+    assert deidentify(text).text == text
+
+
+def test_empty_text():
+    assert deidentify("") == DeidResult(text="", spans=[])
+
+
+# --------------------------------------------------------------------------------------- documents
+def test_document_note():
+    note = next(read_text(FIXTURES / "notes" / "aci_D2N068.txt"))
+    assert "Brian White" in note.text
+    out = deidentify_document(note)
+    assert out is not note and out.kind == "note" and out.id == note.id
+    assert "Brian" not in out.text and "White is" not in out.text
+    assert "lisinopril 20 mg" in out.text
+    assert out.metadata["sections"] == note_sections(out.text)
+    assert [s["header"] for s in out.metadata["sections"]] == [s["header"] for s in note.metadata["sections"]]
+    for s in out.metadata["sections"]:
+        assert out.text[s["start"]:].upper().startswith(s["header"][:5])
+    assert out.metadata["deid"]["NAME"] >= 2
+    assert "Brian" not in json.dumps(out.metadata)
+    assert note.text.startswith("CHIEF COMPLAINT") and "Brian White" in note.text  # input untouched
+    again = deidentify_document(out)
+    assert again.text == out.text and again.metadata["deid"] == out.metadata["deid"]
+
+
+def test_document_article_unchanged_unless_forced():
+    art = Document(id="1", title="Case of Dr. Kumar", text="Seen on 03/14/2023.", kind="article")
+    assert deidentify_document(art) is art
+    forced = deidentify_document(art, force=True)
+    assert forced.title == "Case of Dr. [NAME]" and forced.text == "Seen on [DATE]." and forced.kind == "article"
+    assert forced.metadata["deid"] == {"NAME": 1, "DATE": 1}
+
+
+def test_document_metadata_phi_fields():
+    doc = Document(id="n1", text="Patient: Gail Thompson\nPLAN\nRest.", kind="note",
+                   metadata={"patient_name": "Thompson", "dob": "1958-11-02", "mrn": 7734821, "year": 2023,
+                             "comment": "called 617-555-0199", "tags": ["Dr. Kumar", "knee"]})
+    out = deidentify_document(doc)
+    m = out.metadata
+    assert m["patient_name"] == "[NAME]" and m["dob"] == "[DATE]" and m["mrn"] == "[ID]"
+    assert m["year"] == 2023 and m["comment"] == "called [PHONE]" and m["tags"] == ["Dr. [NAME]", "knee"]
+    assert "Thompson" not in json.dumps(m) and "Gail" not in out.text
+    assert m["sections"] == note_sections(out.text)
