@@ -21,7 +21,7 @@ the number to report is test (``--split test``, the default).
 
 Usage::
 
-    python bench/deid_eval.py [results/deid.json] [--split test|dev|all]
+    python bench/deid_eval.py [results/deid.json] [--split test|dev|holdout|all]
         [--cases tests/fixtures/phi_cases.jsonl] [--datasets ../shared/datasets] [--aci-split valid|train]
 """
 from __future__ import annotations
@@ -171,6 +171,10 @@ def evaluate_notes(datasets: Path, split: str, limit: int = 20) -> dict | None:
         with open(meta_csv, newline="") as fh:
             meta = {r["encounter_id"]: r for r in csv.DictReader(fh)}
     vocab = clinical_vocabulary()
+    from nlp.deid import _lexicon
+
+    lx = _lexicon()
+    person_words = lx.first | lx.last
     by_type = Counter()
     clinical_hits = []
     review = []
@@ -208,6 +212,9 @@ def evaluate_notes(datasets: Path, split: str, limit: int = 20) -> dict | None:
         "spans": sum(by_type.values()),
         "spans_per_type": dict(by_type),
         "clinical_tokens_replaced": sum(len(h["clinical"]) for h in clinical_hits),
+        # the same, leaving out words that are also person names (Hill, Cooper, Scott: eponyms in the vocabularies)
+        "clinical_tokens_replaced_not_names": sum(1 for h in clinical_hits for w in h["clinical"]
+                                                  if w.lower() not in person_words),
         "clinical_hits": clinical_hits,
         "metadata_name_mentions": known,
         "metadata_names_leaked": leaked,
@@ -220,7 +227,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="De-identification benchmark (planted PHI recall, false positives).")
     ap.add_argument("json_out", nargs="?", help="write results as JSON here")
     ap.add_argument("--cases", default=str(REPO / "tests" / "fixtures" / "phi_cases.jsonl"))
-    ap.add_argument("--split", default="test", choices=("test", "dev", "all"))
+    ap.add_argument("--split", default="test", choices=("test", "dev", "holdout", "all"))
     ap.add_argument("--datasets", default=None, help="folder with clinical_notes/ (default: ../shared/datasets)")
     ap.add_argument("--aci-split", default="valid", choices=("valid", "train"))
     ap.add_argument("--show-misses", action="store_true", help="print every miss and false positive to stderr")
@@ -246,7 +253,8 @@ def main(argv=None) -> int:
     print(f"Time: {planted['seconds']:.3f} s for {planted['cases']} cases")
     if notes:
         print(f"ACI-Bench {notes['split']} notes: {notes['notes']} notes, {notes['chars']} chars, {notes['spans']} spans "
-              f"{notes['spans_per_type']}, clinical-term tokens replaced: {notes['clinical_tokens_replaced']}, "
+              f"{notes['spans_per_type']}, clinical-term tokens replaced: {notes['clinical_tokens_replaced']} "
+              f"({notes['clinical_tokens_replaced_not_names']} that are not also person names), "
               f"metadata names leaked: {len(notes['metadata_names_leaked'])}/{notes['metadata_name_mentions']}, "
               f"{notes['seconds']:.2f} s")
     if args.show_misses:

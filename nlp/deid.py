@@ -227,6 +227,7 @@ def _patterns() -> dict[str, re.Pattern]:
         r"(?<![\w/.\-+])(?:\+?1[\s.\-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.\-])\d{3}[\s.\-]\d{4}" + ext + r"(?![\w/\-]|\.\d)", re.I)
     P["phone_intl"] = re.compile(r"(?<![\w+])\+\d{1,3}(?:[\s.\-]?\(?\d{1,5}\)?){2,5}(?![\w\-])")
     P["phone7"] = re.compile(_NB + r"\d{3}[\-.]\d{4}" + _NA)
+    P["pager"] = re.compile(r"(?i:\b(?:pager|beeper|ext\.?|extension)\s*[:#]?\s*|\bpaged\b[^\n]{0,40}?\bat\s+)(\d-?\d{4}|\d{4,5})(?![\w\-/]|\.\d)")
     P["phone_labeled"] = re.compile(
         r"(?i:\b(?:phone|ph|tel|telephone|cell|cellphone|mobile|fax|pager|beeper|home|work|contact(?:\s+number)?|"
         r"call(?:ed)?(?:\s+(?:at|back))?|reach(?:ed)?(?:\s+at)?|text)\b)\s*[:#.]?\s*(?:(?:is|at|number)\s+)?"
@@ -253,7 +254,7 @@ def _patterns() -> dict[str, re.Pattern]:
         r"id\s*(?:number|no\.?|#)|identifier|id|ident)")
     P["id_labeled"] = re.compile(
         r"(?i:\b" + id_labels + r")\s*(?:[:#=]|\bis\b|\bwas\b)?\s*(?:#\s*)?\(?"
-        r"((?:\d{3}\s\d{2}\s\d{4})|(?=[A-Za-z0-9\-]*\d)[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)(?![\w\-/])")
+        r"((?:\d{3}\s\d{2}\s\d{4})|(?=[A-Za-z0-9\-]*\d)[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\s\d{1,3}(?=\s*(?:[,;]|$)))?)(?![\w\-/])", re.M)
     P["ssn"] = re.compile(_NB + r"\d{3}-\d{2}-\d{4}" + _NA)
     P["alnum_id"] = re.compile(
         r"(?<![\w\-./])(?=[A-Za-z0-9\-]*[A-Za-z])(?=(?:[A-Za-z\-]*\d){5})[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*(?![\w\-]|\.\d)")
@@ -267,6 +268,8 @@ def _patterns() -> dict[str, re.Pattern]:
     P["date_compact"] = re.compile(r"(?<![\w.])" + _YEAR4 + r"(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?![\w]|\.\d)")
     P["date_dmony"] = re.compile(r"(?<![\w])" + _DAY + r"[\-\s/]" + _MON_CI + r"[\-\s/](?:" + _YEAR4 + r"|\d{2})(?![\w])")
     P["date_my_num"] = re.compile(_NB + _MONTHNUM + r"/" + _YEAR4 + _NA)
+    P["date_ym"] = re.compile(_NB + _YEAR4 + r"[\-/](?:0[1-9]|1[0-2])(?![\w/\-]|\.\d)(?!\s*" + _UNITS + r")")
+    P["date_mon_y"] = re.compile(r"\b" + _MON + r"[\-/](?:" + _YEAR4 + r"|\d{2})\b(?![\-/]\d)")
     weekday = r"(?:(?:Mon|Tues?|Wed|Thu(?:rs)?|Fri|Sat|Sun)(?:day|nesday|urday)?\.?,?\s+)?"
     P["date_mdy_text"] = re.compile(
         r"\b" + weekday + _MON + r"\.?\s+" + _DAY + _ORD + r"?\b(?:,?\s*(?:" + _YEAR4 + r"|'\d{2})\b)?")
@@ -286,7 +289,7 @@ def _patterns() -> dict[str, re.Pattern]:
         re.M)
     P["date_year_ctx"] = re.compile(
         r"(?i:\b" + _alt(r["year_preps"]) + r")\s+(?:(?:early|mid|late)[\s\-]+)?(?:of\s+)?(" + _YEAR4 + r")(?!\s*" + _UNITS + r")(?![\w\-/]|\.\d)")
-    P["date_year_range"] = re.compile(r"(?<![\w\-/.])(" + _YEAR4 + r")\s*(?:-|–|to|through)\s*(" + _YEAR4 + r")(?![\w\-/]|\.\d)")
+    P["date_year_range"] = re.compile(r"(?<![\w\-/.])(" + _YEAR4 + r")\s*(?:-|–|to|through)\s*(" + _YEAR4 + r")(?![\w\-/]|\.\d)(?!\s*" + _UNITS + r")")
     P["date_year_apos"] = re.compile(r"(?i:\b(?:in|since|of|class\s+of)\s+)('\d{2})\b")
     P["holiday"] = re.compile(r"\b" + _alt(r["holidays"]) + r"(?![\w])")
     # ------------------------------------------------------------------ ages > 89
@@ -295,9 +298,10 @@ def _patterns() -> dict[str, re.Pattern]:
             r"one[\s\-]hundred(?:[\s\-](?:and[\s\-])?(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve))?")
     P["age_years"] = re.compile(r"(?<![\w.\-/])(" + old + r")(?=\s*-?\s*(?:years?|yrs?|y\.?\s?o\.?|y/o|yo)\b(?![\w/]))", re.I)
     P["age_words"] = re.compile(r"(?i:\b(" + ynum + r")(?=[\s\-]*(?:years?|yrs?|y/?o)\b))")
-    P["age_label"] = re.compile(r"(?i:\b(?:age[ds]?|at\s+age|at\s+the\s+age\s+of|age\s+of|aged)\s*[:=]?\s*)(" + old + r")(?![\w%]|\.\d)(?!\s*%)")
+    P["age_label"] = re.compile(r"(?i:\b(?:age\s*/\s*(?:sex|gender)|age[ds]?|at\s+age|at\s+the\s+age\s+of|age\s+of|aged)\s*[:=]?\s*)(" + old + r")(?![\w%]|\.\d)(?!\s*%)")
     P["age_compact"] = re.compile(r"(?:^|(?<=[\n.;•:]\s)|(?<=^\s))(" + old + r")\s?(?:M|F|yo[MF]|y[MF])(?=\s+(?:with|w/|presenting|presents|c/o|s/p|who|here|hx|h/o|pmh|admitted|in|on)\b)", re.M)
-    P["age_being"] = re.compile(r"(?i:\b(?:being|turned|turns|turning|(?:she|he|patient|pt|who)\s+(?:is|was|will\s+be))\s+)(" + old + r")(?=\s*(?:[.,;)]|$|and\b|years\b))", re.M)
+    P["age_being"] = re.compile(r"(?i:\b(?:being|(?:she|he|patient|pt|who)\s+(?:is|was|will\s+be))\s+)(" + old + r")(?=\s*(?:[.,;)]|$|and\b|years\b))", re.M)
+    P["age_turned"] = re.compile(r"(?i:\b(?:turned|turns|turning|will\s+turn)\s+)(" + old + r")(?![\w%]|\.\d)(?!\s*" + _UNITS + r")")
     P["age_died_at"] = re.compile(r"(?i:\b(?:died|passed\s+away|deceased|alive|living|still\s+living|well)\s+(?:at\s+)?(?:the\s+)?(?:age\s+(?:of\s+)?)?)(" + old + r")(?![\w%]|\.\d)(?!\s*(?:%|" + _UNITS + r"))")
     P["age_decade"] = re.compile(r"(?i:\b(?:in|into)\s+(?:his|her|their|the|my|your)\s+(?:early\s+|mid[\s\-]?|late\s+)?)(90s|90's|nineties|100s)\b")
     # ------------------------------------------------------------------ addresses
@@ -318,7 +322,9 @@ def _patterns() -> dict[str, re.Pattern]:
     P["city_statename"] = re.compile(r"\b(" + city + r"),\s+" + state_names + r"\b(?:\s+" + zipc + r"(?![\w\-]))?")
     P["zip_labeled"] = re.compile(r"(?i:\b(?:zip|zip\s*code|postal\s*code|zipcode)\s*[:#]?\s*)(\d{5}(?:-\d{4})?)(?![\w\-])")
     P["address_cue"] = re.compile(
-        r"(?i:\b" + _alt(r["address_cues"]) + r"\b(?:\s+(?!in\b|from\b|near\b|of\b)[\w',\-]+){0,5}?\s+(?:in|from|near|outside(?:\s+of)?|of)\s+(?:the\s+(?:town|city|village)\s+of\s+)?)"
+        r"(?i:\b(?:" + _alt(r["address_cues"]) + r"\b(?:\s+(?!in\b|from\b|near\b|of\b)[\w',\-]+){0,5}?\s+(?:in|from|near|outside(?:\s+of)?|of)|"
+        r"(?:originally|is|was|are|were|comes?|came|hails?)\s+from|(?:moved|moving|relocated|relocating|move)\s+(?:back\s+)?to)"
+        r"\s+(?:the\s+(?:town|city|village)\s+of\s+)?)"
         r"((?:St\.\s|Ft\.\s|Mt\.\s)?[A-Z][a-z'\-]+(?:\s(?:[A-Z][a-z'\-]+|de|del|la)){0,3})")
     return P
 
@@ -328,6 +334,8 @@ try:  # function words never form a "first last" pair ("hang on")
 except ImportError:  # pragma: no cover - spaCy is a hard dependency of medkg
     _STOP_WORDS = frozenset()
 
+_NOCOMMA_CREDENTIALS = {"md", "m.d", "rn", "phd", "pa-c", "aprn", "dnp", "fnp", "fnp-c", "crna", "cnm", "lpn", "lcsw", "pharmd", "dpm", "dds", "dmd"}
+_UNIT_WORDS = {"Apt", "Apartment", "Unit", "Suite", "Ste", "Room", "Rm", "Floor", "Building", "Bldg", "Lot"}
 _WEEKDAY_BEFORE = re.compile(r"\b(?:Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)(?:day|sday|nesday|rsday|urday)?\.?,?\s+$")
 
 
@@ -474,6 +482,10 @@ class _Detector:
         """
         if not t.is_word or self._protected(t.start, t.end):
             return False
+        if t.is_initial and strength in ("strong", "cont"):
+            i = self.tok_at.get(t.start)
+            nxt = self.toks[i + 1] if i is not None and i + 1 < len(self.toks) else None
+            return nxt is not None and nxt.text == "." and self._gap(t, nxt) == ""
         if not (t.is_title or t.is_upper):
             if not (lower_ok and t.text.islower() and len(t.text) >= 2):
                 return False
@@ -584,6 +596,9 @@ class _Detector:
             j -= 1
         if i >= j:
             return
+        if j - i == 2 and toks[i].is_initial and toks[j - 1].text == "." and \
+                re.match(r"\s+[A-Z]|\s*$", self.text[toks[j - 1].end:toks[j - 1].end + 3]):
+            j -= 1  # "seen by Dr. X. She ...": keep the full stop
         self.add(toks[i].start, toks[j - 1].end, "NAME", rule)
 
     # ----------------------------------------------------------------- pattern detectors
@@ -629,6 +644,8 @@ class _Detector:
         for m in P["phone7"].finditer(text):
             if not self._looks_like_range(m.start(), m.end()):
                 self.add(m.start(), m.end(), "PHONE", "phone7")
+        for m in P["pager"].finditer(text):
+            self.add(m.start(1), m.end(1), "PHONE", "pager")
         for m in P["phone_labeled"].finditer(text):
             v = m.group(1)
             if sum(c.isdigit() for c in v) >= 7:
@@ -676,7 +693,7 @@ class _Detector:
 
     def _dates(self) -> None:
         P, text = self.P, self.text
-        for key in ("date_mdy", "date_dmy", "date_dots", "date_iso", "date_dmony", "date_my_num"):
+        for key in ("date_mdy", "date_dmy", "date_dots", "date_iso", "date_dmony", "date_my_num", "date_ym", "date_mon_y"):
             for m in P[key].finditer(text):
                 self.add(m.start(), m.end(), "DATE", key)
         for m in P["date_compact"].finditer(text):
@@ -738,7 +755,7 @@ class _Detector:
 
     def _ages(self) -> None:
         P, text = self.P, self.text
-        for key in ("age_years", "age_words", "age_label", "age_compact", "age_being", "age_died_at", "age_decade"):
+        for key in ("age_years", "age_words", "age_label", "age_compact", "age_being", "age_turned", "age_died_at", "age_decade"):
             for m in P[key].finditer(text):
                 s, e = m.span(1)
                 if key == "age_compact" and re.search(r"(?i)\b(?:t|temp|temperature|tmax)\s*:?\s*$", text[max(0, s - 15):s]):
@@ -771,7 +788,8 @@ class _Detector:
             self.add(m.start(1), m.end(1), "ADDRESS", "zip_labeled")
         for m in P["address_cue"].finditer(text):
             place = m.group(1)
-            if place.lower() in lx.places or place.lower() in lx.non_names \
+            if place.lower() in lx.places or place.split()[-1].lower() in lx.places or place.lower() in lx.non_names \
+                    or place.split()[0] in _UNIT_WORDS \
                     or place.split()[0].lower() in ("the", "a", "an", "his", "her", "their", "our", "my"):
                 continue
             if any(place.startswith(x) for x in _MONTHS_FULL):
@@ -868,6 +886,21 @@ class _Detector:
                     continue  # "Internal Medicine, MD": only common words
                 self._add_name(i, end, "credential")
 
+        # 3b. "John Smith MD", "Mary Ellen O'Brien RN": no comma, so at least two name words from the lexicons
+        for j in range(2, n):
+            if not self._is_credential(j) or toks[j - 1].text == "," or not toks[j].text.isupper() and toks[j].text not in ("PhD",):
+                continue
+            if toks[j].text.rstrip(".").lower() not in _NOCOMMA_CREDENTIALS or not self._same_phrase(toks[j - 1], toks[j]):
+                continue
+            if not free(j - 1):
+                continue
+            i = self._chain_back(j - 1, "weak-lex", max_tokens=4)
+            if i is None:
+                continue
+            words = [toks[k] for k in range(i, j) if toks[k].is_word and not toks[k].is_initial]
+            if len(words) >= 2 and sum(1 for w in words if self._lex(w)[0] or self._lex(w)[1]) >= 2:
+                self._add_name(i, j, "credential_nocomma")
+
         # 4. "X is a 58-year-old", "X, a 29-year-old", "X, 16 y/o,", "X (DOB ...)", "X, 93, presents"
         age_cue = re.compile(
             r"(?:\s+(?:is|was)\s+an?\s+|,\s+an?\s+|,\s+|\s+\()"
@@ -946,6 +979,22 @@ class _Detector:
             ch = self._chain(i, "strong", last_first=True, max_tokens=4)
             if ch and toks[ch[1] - 1].end <= m.end(1):
                 self._add_name(ch[0], ch[1], "header_line")
+
+        # 8b. "ESPINOZA, RAUL" / "Espinoza, Raul": surname, comma, given name, both listed and not common words
+        for m in re.finditer(r"\b([A-Z][A-Za-z'\-]+), ([A-Z][A-Za-z'\-]+)(?: [A-Z]\.?)?\b", text):
+            a, b = self.tok_at.get(m.start(1)), self.tok_at.get(m.start(2))
+            if a is None or b is None or not free(a) or not free(b):
+                continue
+            ta, tb = toks[a], toks[b]
+            if (ta.text.isupper() != tb.text.isupper()) or not (ta.is_upper or ta.is_title):
+                continue
+            fa, la_, ca = self._lex(ta)
+            fb, lb, cb = self._lex(tb)
+            if la_ and fb and not ca and not cb and ta.text.lower() not in lx.non_names and tb.text.lower() not in lx.non_names:
+                end = b + 1
+                if end < n and toks[end].is_initial and self._same_phrase(tb, toks[end]):
+                    end += 1
+                self._add_name(a, end, "last_comma_first")
 
         # 9. lexicon: "Lisa Chen", "Joe Russo's", "Gail reports", "with Brian and"
         taken = self._taken_mask()
