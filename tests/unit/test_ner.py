@@ -142,3 +142,29 @@ def test_load_ner_missing_model_raises(tmp_path):
     except ImportError:
         with pytest.raises(ModelNotAvailable, match="en_ner_bc5cdr_md"):
             load_ner("en_ner_bc5cdr_md")
+
+
+def test_doc_consistency_abbreviations_and_repeats(blank):
+    from nlp.ner import DocConsistency
+
+    # BC5CDR dev style: an abbreviation defined after a chemical, then used alone.
+    doc = blank.make_doc("Nitroglycerin (NTG) relieved the pain. NTG was given twice; nitroglycerin again.")
+    doc.ents = [Span(doc, 0, 1, "Chemical"), Span(doc, 6, 7, "Disease")]
+    doc = DocConsistency()(doc)
+    ents = [(e.text, e.label_) for e in doc.ents]
+    assert ents.count(("NTG", "Chemical")) == 2
+    assert ("pain", "Disease") in ents
+    assert ("nitroglycerin", "Chemical") not in ents  # propagation is case-sensitive
+
+
+def test_lexicon_backoff_adds_only_where_free(blank, tmp_path):
+    from nlp.ner import LexiconBackoff
+
+    backoff = LexiconBackoff()
+    backoff.set_terms([(("rhabdomyolysis",), "Disease"), (("valproic", "acid"), "Chemical")])
+    backoff.to_disk(tmp_path)
+    backoff = LexiconBackoff().from_disk(tmp_path)
+    doc = blank.make_doc("Valproic acid and rhabdomyolysis.")
+    doc.ents = [Span(doc, 3, 4, "Chemical")]  # a model already labelled this token
+    doc = backoff(doc)
+    assert _ents(doc) == {("Valproic acid", "Chemical"), ("rhabdomyolysis", "Chemical")}
