@@ -28,11 +28,16 @@ from kg.schema import (
     check_predicate,
 )
 
-# Names of the schema objects ensure_schema creates (also used to query the full-text index).
-FULLTEXT_INDEX = "sentence_text_fulltext"
-# Lucene's EnglishAnalyzer (standard tokenizer, lower case, English stop words, Porter stemmer):
-# the closest match to SQLite FTS5's "porter unicode61" tokenizer.
-FULLTEXT_ANALYZER = "english"
+# Full-text indexes. Keyword search reproduces the SQLite backend's FTS5 BM25 exactly (same
+# results, same scores): sentences and documents carry their FTS5 tokens ("porter unicode61",
+# produced by SQLite's own tokenizer, see kg.neo4j_store.Fts5Tokenizer) as space-separated
+# strings, indexed with Lucene's whitespace analyzer. Lucene finds the candidates (every node
+# containing a query phrase); BM25 is computed from token counts as FTS5 computes it.
+SENTENCE_TERMS_INDEX = "sentence_terms_fulltext"
+DOCUMENT_TERMS_INDEX = "document_terms_fulltext"
+TERMS_ANALYZER = "whitespace"
+# Created by earlier versions (English analyzer over Sentence.text); dropped after a backfill.
+LEGACY_FULLTEXT_INDEX = "sentence_text_fulltext"
 
 # All predicate relationship types as a pattern alternative, e.g. "TREATS|CAUSES|...": built
 # from the whitelist only. Naming them keeps traversals off the (many) MENTIONS relationships.
@@ -47,10 +52,42 @@ SCHEMA = [
     f"CREATE INDEX sentence_doc IF NOT EXISTS FOR (n:{SENTENCE}) ON (n.doc_id)",
     f"CREATE INDEX evidence_doc IF NOT EXISTS FOR (n:{EVIDENCE}) ON (n.doc_id)",
     f"CREATE INDEX evidence_spo IF NOT EXISTS FOR (n:{EVIDENCE}) ON (n.subject_id, n.predicate, n.object_id)",
-    f"CREATE FULLTEXT INDEX {FULLTEXT_INDEX} IF NOT EXISTS FOR (n:{SENTENCE}) ON EACH [n.text] "
-    f"OPTIONS {{indexConfig: {{`fulltext.analyzer`: '{FULLTEXT_ANALYZER}'}}}}",
+    f"CREATE FULLTEXT INDEX {SENTENCE_TERMS_INDEX} IF NOT EXISTS FOR (n:{SENTENCE}) ON EACH [n.terms] "
+    f"OPTIONS {{indexConfig: {{`fulltext.analyzer`: '{TERMS_ANALYZER}'}}}}",
+    f"CREATE FULLTEXT INDEX {DOCUMENT_TERMS_INDEX} IF NOT EXISTS FOR (n:{DOCUMENT}) "
+    f"ON EACH [n.title_terms, n.text_terms] OPTIONS {{indexConfig: {{`fulltext.analyzer`: '{TERMS_ANALYZER}'}}}}",
 ]
 AWAIT_INDEXES = "CALL db.awaitIndexes($seconds)"
+INDEX_EXISTS = "SHOW INDEXES YIELD name WHERE name = $name RETURN count(*) > 0 AS found"
+DROP_LEGACY_INDEX = f"DROP INDEX {LEGACY_FULLTEXT_INDEX} IF EXISTS"
+
+# Backfill of the FTS5 tokens for graphs written before they existed (run by ensure_schema while
+# the legacy index is still there).
+SENTENCES_WITHOUT_TERMS = f"""
+MATCH (s:{SENTENCE}) WHERE s.terms IS NULL
+RETURN s.uid AS uid, s.text AS text
+LIMIT $limit
+"""
+SET_SENTENCE_TERMS = f"""
+UNWIND $rows AS row
+MATCH (s:{SENTENCE} {{uid: row.uid}})
+SET s.terms = row.terms, s.n_terms = row.n_terms
+"""
+DOCUMENTS_WITHOUT_TERMS = f"""
+MATCH (d:{DOCUMENT}) WHERE d.n_terms IS NULL
+CALL (d) {{
+  MATCH (s:{SENTENCE} {{doc_id: d.id}})
+  WITH s ORDER BY s.idx
+  RETURN collect({{start: s.start, text: s.text}}) AS sentences
+}}
+RETURN d.id AS id, d.title AS title, sentences
+LIMIT $limit
+"""
+SET_DOCUMENT_TERMS = f"""
+UNWIND $rows AS row
+MATCH (d:{DOCUMENT} {{id: row.id}})
+SET d.title_terms = row.title_terms, d.text_terms = row.text_terms, d.n_terms = row.n_terms
+"""
 
 # ----------------------------------------------------------------------------- writes
 # Write statements only ever seek by unique constraint / index, so their plans do not depend on
@@ -293,13 +330,32 @@ LIMIT $cap
 RETURN other
 """
 
-KEYWORD_SEARCH = f"""
-CALL db.index.fulltext.queryNodes('{FULLTEXT_INDEX}', $query, {{limit: $fetch}}) YIELD node, score
-MATCH (d:{DOCUMENT} {{id: node.doc_id}})
-RETURN node.id AS sentence_id, node.uid AS uid, node.doc_id AS doc_id, node.text AS text, score,
-       d.title AS title, d.year AS year, node.start AS start, node.end AS end
-ORDER BY score DESC, uid
-LIMIT $k
+# Keyword-search candidates: every node containing a query phrase, with the number of times each
+# phrase ($phrases: lists of tokens) occurs (consecutive tokens), per column for documents.
+_PHRASE_COUNT = "size([i IN range(0, size({t}) - size(p)) WHERE {t}[i..i + size(p)] = p])"
+
+# One round trip: the table totals BM25 needs and the candidates, as one record.
+SENTENCE_SEARCH = f"""
+CALL () {{ MATCH (s:{SENTENCE}) RETURN count(s) AS rows, coalesce(sum(s.n_terms), 0) AS tokens }}
+CALL () {{
+  CALL db.index.fulltext.queryNodes('{SENTENCE_TERMS_INDEX}', $query) YIELD node
+  WITH node, split(node.terms, ' ') AS t
+  RETURN collect({{id: node.uid, n_terms: node.n_terms,
+                   freqs: [[p IN $phrases | {_PHRASE_COUNT.format(t="t")}]]}}) AS candidates
+}}
+RETURN rows, tokens, candidates
+"""
+
+DOCUMENT_SEARCH = f"""
+CALL () {{ MATCH (d:{DOCUMENT}) RETURN count(d) AS rows, coalesce(sum(d.n_terms), 0) AS tokens }}
+CALL () {{
+  CALL db.index.fulltext.queryNodes('{DOCUMENT_TERMS_INDEX}', $query) YIELD node
+  WITH node, split(node.title_terms, ' ') AS a, split(node.text_terms, ' ') AS b
+  RETURN collect({{id: node.id, n_terms: node.n_terms,
+                   freqs: [[p IN $phrases | {_PHRASE_COUNT.format(t="a")}],
+                           [p IN $phrases | {_PHRASE_COUNT.format(t="b")}]]}}) AS candidates
+}}
+RETURN rows, tokens, candidates
 """
 
 PASSAGES = f"""
@@ -338,14 +394,12 @@ def lucene_escape(term: str) -> str:
     return _LUCENE_SPECIAL.sub(r"\\\1", term)
 
 
-def fulltext_query(text: str) -> str | None:
-    """Turn free user text into a safe Lucene query: each word escaped and quoted, OR-ed.
+def phrase_query(phrases: list[list[str]]) -> str | None:
+    """The Lucene query matching any of ``phrases`` (token lists), every token escaped and quoted.
 
-    The same words as :func:`kg.sqlite_store.fts_query` (``\\w+`` runs, lower-cased, de-duplicated),
-    so both backends search for the same terms and user text can never be query syntax (quotes,
-    ``AND``/``OR``/``NOT``, wildcards, field names, ``'}) DETACH DELETE n //`` are all plain text).
+    User text reaches Lucene only as FTS5 tokens inside quotes, each Lucene syntax character
+    escaped, so quotes, ``AND``/``OR``/``NOT``, wildcards, field names or
+    ``'}) DETACH DELETE n //`` in a query are plain words.
     """
-    words = dict.fromkeys(re.findall(r"\w+", text.lower()))
-    if not words:
-        return None
-    return " OR ".join('"' + lucene_escape(w) + '"' for w in words)
+    clauses = ['"' + " ".join(lucene_escape(t) for t in p) + '"' for p in phrases if p]
+    return " OR ".join(clauses) or None

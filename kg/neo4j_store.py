@@ -3,8 +3,10 @@
 The graph follows :mod:`kg.schema`; every Cypher statement lives in :mod:`kg.neo4j_queries`.
 Rows come from :func:`kg.rows.document_rows`, exactly what the SQLite backend writes, and the
 reads mirror :mod:`kg.sqlite_store`'s orderings, so both backends answer alike (the contract
-suite in ``tests/contract`` checks it). Differences that cannot be removed: keyword-search scores
-(Lucene BM25 with the English analyzer, which drops English stop words, vs FTS5 BM25).
+suite in ``tests/contract`` checks it). Keyword search included: sentences and documents carry
+the tokens SQLite FTS5 would index (:class:`Fts5Tokenizer`), Lucene full-text indexes over them
+find the candidates, and :func:`bm25_rank` scores them with FTS5's own ``bm25()`` arithmetic, so
+results and scores are identical to the SQLite backend's.
 
 Writes: one managed transaction per :meth:`Neo4jGraphStore.write` call, with ``UNWIND $rows``
 statements in chunks; the driver retries transient failures (deadlocks, a leader switch, a
@@ -18,12 +20,16 @@ each with a one-line message naming the URI.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
+import sqlite3
+import threading
 from collections import deque
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from kg import neo4j_queries as Q
+from kg import sqlite_store as _sqlite  # the words a keyword search looks for, and BM25 weights
 from kg.model import Concept, Evidence, Fact, GraphStats, Passage, Path, WriteStats
 from kg.rows import DocumentRows, document_rows
 from kg.schema import PREDICATES
@@ -66,6 +72,107 @@ def _chunks(rows: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
 def _normalize_name(text: str) -> str:
     # Same as kg.sqlite_store.normalize_name (kept here so this backend does not import SQLite's).
     return re.sub(r"\s+", " ", text).strip().lower()
+
+
+# The FTS5 tokenizer of the SQLite backend's full-text tables; keep the two in step.
+FTS5_TOKENIZER = "porter unicode61"
+# FTS5's bm25() constants.
+_BM25_K1 = 1.2
+_BM25_B = 0.75
+
+
+class Fts5Tokenizer:
+    """Split text into the tokens SQLite FTS5 indexes (``porter unicode61``), by asking SQLite.
+
+    An in-memory FTS5 table and its ``fts5vocab`` instance view give the exact tokens (lower
+    case, diacritics removed, Porter-stemmed) in order, so token counts, phrase matches and
+    BM25 scores agree with the SQLite backend to the last bit. Thread-safe (one lock).
+    """
+
+    def __init__(self, tokenizer: str = FTS5_TOKENIZER):
+        self._db = sqlite3.connect(":memory:", check_same_thread=False)
+        self._db.execute(f"CREATE VIRTUAL TABLE t USING fts5(x, tokenize={_sql_string(tokenizer)})")
+        self._db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
+        self._lock = threading.Lock()
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[str]]:
+        """The token list of each text."""
+        out: list[list[str]] = [[] for _ in texts]
+        if not texts:
+            return out
+        with self._lock:
+            self._db.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", [(i + 1, t) for i, t in enumerate(texts)])
+            for doc, term in self._db.execute("SELECT doc, term FROM v ORDER BY doc, offset"):
+                out[doc - 1].append(term)
+            self._db.execute("DELETE FROM t")
+        return out
+
+
+def _query_words(text: str) -> list[str]:
+    """The words a keyword search looks for: the SQLite backend's definition, so both agree."""
+    query_terms = getattr(_sqlite, "query_terms", None)
+    if query_terms is not None:
+        return query_terms(text)
+    return list(dict.fromkeys(re.findall(r"\w+", text.lower())))
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+_TOKENIZER: Fts5Tokenizer | None = None
+_TOKENIZER_LOCK = threading.Lock()
+
+
+def tokenizer() -> Fts5Tokenizer:
+    """The process-wide :class:`Fts5Tokenizer`."""
+    global _TOKENIZER
+    with _TOKENIZER_LOCK:
+        if _TOKENIZER is None:
+            _TOKENIZER = Fts5Tokenizer()
+        return _TOKENIZER
+
+
+def bm25_rank(candidates: list[Any], n_phrases: int, rows: int, tokens: int,
+              weights: Sequence[float]) -> list[tuple[float, Any]]:
+    """``(rank, id)`` for each candidate, computed exactly as SQLite FTS5's ``bm25()`` does.
+
+    ``candidates`` are records with ``id``, ``n_terms`` (the row's token count over all columns)
+    and ``freqs`` (per column, per phrase: occurrences); ``rows``/``tokens`` are the table's
+    totals; ``weights`` the column weights. Lower rank is better (FTS5's convention); the same
+    floating-point operations in the same order as fts5_aux.c, so ties and scores match.
+    """
+    if not candidates or rows <= 0:
+        return []
+    avgdl = float(tokens) / float(rows)
+    idf: list[float] = []
+    for i in range(n_phrases):
+        hits = sum(1 for c in candidates if any(col[i] for col in c["freqs"]))
+        x = math.log((rows - hits + 0.5) / (hits + 0.5))
+        idf.append(x if x > 0.0 else 1e-6)
+    ranked = []
+    for c in candidates:
+        d = float(c["n_terms"] or 0)
+        score = 0.0
+        for i in range(n_phrases):
+            freq = 0.0
+            for w, col in zip(weights, c["freqs"]):
+                freq += w * col[i]
+            score += idf[i] * ((freq * (_BM25_K1 + 1.0)) / (freq + _BM25_K1 * (1 - _BM25_B + _BM25_B * d / avgdl)))
+        ranked.append((-1.0 * score, c["id"]))
+    ranked.sort()
+    return ranked
+
+
+def _document_terms(document: dict[str, Any], sentences: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """FTS5 tokens of a document's title and body, as the SQLite backend's documents_fts holds them
+    (the body is the text of the sentences after the title)."""
+    title = document.get("title") or ""
+    title_end = len(title) + 1 if title else 0
+    body = " ".join(s["text"] for s in sentences if s["start"] >= title_end)
+    title_tokens, body_tokens = tokenizer().tokenize([title, body])
+    return {"title_terms": " ".join(title_tokens), "text_terms": " ".join(body_tokens),
+            "n_terms": len(title_tokens) + len(body_tokens)}
 
 
 class Neo4jGraphStore:
@@ -207,6 +314,27 @@ class Neo4jGraphStore:
             for statement in Q.SCHEMA:
                 session.run(statement).consume()
             session.run(Q.AWAIT_INDEXES, seconds=120).consume()
+            legacy = session.run(Q.INDEX_EXISTS, name=Q.LEGACY_FULLTEXT_INDEX).single()["found"]
+        if legacy:
+            self._backfill_terms()
+            with self._errors("drop the old full-text index"), self._session(write=True) as session:
+                session.run(Q.DROP_LEGACY_INDEX).consume()
+
+    def _backfill_terms(self, batch: int = 2000) -> None:
+        """Give sentences and documents stored by earlier versions their FTS5 tokens."""
+        while True:
+            rows = self._read(Q.SENTENCES_WITHOUT_TERMS, "find sentences to index", limit=batch)
+            if not rows:
+                break
+            tokens = tokenizer().tokenize([r["text"] for r in rows])
+            update = [{"uid": r["uid"], "terms": " ".join(t), "n_terms": len(t)} for r, t in zip(rows, tokens)]
+            self._write_tx(lambda tx: tx.run(Q.SET_SENTENCE_TERMS, rows=update).consume(), "index sentences")
+        while True:
+            rows = self._read(Q.DOCUMENTS_WITHOUT_TERMS, "find documents to index", limit=batch)
+            if not rows:
+                break
+            update = [{"id": r["id"], **_document_terms({"title": r["title"]}, r["sentences"])} for r in rows]
+            self._write_tx(lambda tx: tx.run(Q.SET_DOCUMENT_TERMS, rows=update).consume(), "index documents")
 
     # ------------------------------------------------------------------ writes
     def write(self, batch: Sequence[Extraction]) -> WriteStats:
@@ -377,14 +505,45 @@ class Neo4jGraphStore:
     def _hop(self, a: str, b: str) -> Fact:
         return self.facts(a, other_id=b, limit=1, evidence_limit=3)[0]
 
+    def _phrases(self, query: str) -> list[list[str]]:
+        # SQLite quotes each query word as an FTS5 phrase: the word's tokens, in order.
+        words = _query_words(query)
+        return [p for p in tokenizer().tokenize(words) if p]
+
     def keyword_search(self, query: str, k: int = 10) -> list[Passage]:
-        """Full-text search over sentences (Lucene BM25). User text is searched as plain words."""
-        q = Q.fulltext_query(query)
+        """Full-text BM25 search over sentences: the SQLite backend's results and scores exactly.
+
+        User text is searched as plain words (see :func:`kg.neo4j_queries.phrase_query`).
+        """
+        phrases = self._phrases(query)
+        q = Q.phrase_query(phrases)
         if q is None or k <= 0:
             return []
-        # Fetch a few more than k so ties at the cut are broken by uid, as in SQLite.
-        rows = self._read(Q.KEYWORD_SEARCH, "search sentences", query=q, k=k, fetch=k + 20)
-        return [_passage(r, score=float(r["score"])) for r in rows]
+        found = self._read(Q.SENTENCE_SEARCH, "search sentences", query=q, phrases=phrases)[0]
+        ranked = bm25_rank(found["candidates"], len(phrases), found["rows"], found["tokens"], (1.0,))[:k]
+        by_uid = {p.uid: p for p in self.passages([uid for _, uid in ranked])}
+        out = []
+        for rank, uid in ranked:
+            p = by_uid.get(uid)
+            if p is not None:
+                p.score = -float(rank)
+                out.append(p)
+        return out
+
+    # Weight of a title word in the document search: the SQLite backend's.
+    TITLE_WEIGHT = getattr(_sqlite.SQLiteGraphStore, "TITLE_WEIGHT", 2.0)
+
+    def keyword_search_documents(self, query: str, k: int = 10) -> list[tuple[str, float]]:
+        """Full-text BM25 search over whole documents (title and text): ``[(doc_id, score)]``, best
+        first; the SQLite backend's results and scores exactly."""
+        phrases = self._phrases(query)
+        q = Q.phrase_query(phrases)
+        if q is None or k <= 0:
+            return []
+        found = self._read(Q.DOCUMENT_SEARCH, "search documents", query=q, phrases=phrases)[0]
+        weights = (float(self.TITLE_WEIGHT), 1.0)
+        ranked = bm25_rank(found["candidates"], len(phrases), found["rows"], found["tokens"], weights)[:k]
+        return [(doc_id, -float(rank)) for rank, doc_id in ranked]
 
     def passages(self, uids: Sequence[int]) -> list[Passage]:
         ids = [int(u) for u in uids]
@@ -436,11 +595,15 @@ def insert_plan(docs: Sequence[DocumentRows]) -> list[tuple[str, list[dict[str, 
     :data:`CHUNK` rows (``bench/neo4j_write.py`` also sends them one row at a time, to compare).
     """
     concepts: dict[str, dict[str, Any]] = {}
+    documents: list[dict[str, Any]] = []
     sentences: list[dict[str, Any]] = []
     mentions: list[dict[str, Any]] = []
     evidence: list[dict[str, Any]] = []
+    all_sentences = [s for rows in docs for s in rows.sentences]
+    tokens = tokenizer().tokenize([s["text"] for s in all_sentences])
+    sentences = [{**s, "terms": " ".join(t), "n_terms": len(t)} for s, t in zip(all_sentences, tokens)]
     for rows in docs:
-        sentences += rows.sentences
+        documents.append({**rows.document, **_document_terms(rows.document, rows.sentences)})
         for cid, c in rows.concepts.items():
             concepts.setdefault(cid, c)
         for m in rows.mentions:
@@ -452,7 +615,7 @@ def insert_plan(docs: Sequence[DocumentRows]) -> list[tuple[str, list[dict[str, 
             mentions.append({"sentence_uid": m["sentence_uid"], "concept_id": m["concept_id"], **props})
         evidence += rows.evidence
     return [
-        (Q.MERGE_DOCUMENTS, [d.document for d in docs]),
+        (Q.MERGE_DOCUMENTS, documents),
         (Q.MERGE_SENTENCES, sentences),
         (Q.MERGE_CONCEPTS, list(concepts.values())),
         (Q.CREATE_MENTIONS, mentions),
@@ -525,3 +688,4 @@ def _fact(r: Any) -> Fact:
 def _passage(r: Any, score: float = 0.0) -> Passage:
     return Passage(sentence_id=r["sentence_id"], uid=r["uid"], doc_id=r["doc_id"], text=r["text"], score=score,
                    title=r["title"] or "", year=r["year"], start=r["start"], end=r["end"])
+

@@ -78,17 +78,19 @@ def test_relationship_types_only_from_the_whitelist():
 
 
 @pytest.mark.parametrize("text", INJECTIONS)
-def test_fulltext_query_is_plain_words(text):
-    q = Q.fulltext_query(text)
-    if not any(ch.isalnum() for ch in text):
+def test_lucene_query_is_quoted_tokens(text):
+    from kg.neo4j_store import tokenizer
+
+    phrases = [p for p in tokenizer().tokenize(text.split()) if p]
+    q = Q.phrase_query(phrases)
+    if not phrases:
         assert q is None  # nothing to search for
         return
-    # every clause is one quoted term with no unescaped Lucene syntax inside
+    # every clause is one quoted phrase of tokens with no unescaped Lucene syntax inside
     for clause in q.split(" OR "):
         assert clause.startswith('"') and clause.endswith('"')
-        inner = clause[1:-1]
-        assert all(ch.isalnum() or ch == "_" for ch in inner.replace("\\", ""))
-    assert Q.fulltext_query("  ") is None
+        assert all(ch.isalnum() or ch == " " for ch in clause[1:-1].replace("\\", ""))
+    assert Q.phrase_query([]) is None
     assert Q.lucene_escape('a+b"c*') == 'a\\+b\\"c\\*'
 
 
