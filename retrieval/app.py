@@ -73,6 +73,11 @@ def _shared(key: tuple, build: Callable[[], Any]) -> Any:
         return _SHARED[key]
 
 
+def note_id(name: str) -> str:
+    """The stored id of a de-identified note: a hash of its file name."""
+    return "note-" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -318,10 +323,16 @@ class Medkg:
         return batch
 
     def _deidentify(self, doc: Document) -> Document:
+        """De-identify a note's text, and replace its id and source: file names and folders often
+        carry names, dates or record numbers that no rule can tell from an opaque id. The id becomes
+        ``note-<sha256(file name)[:16]>`` (stable, so re-ingest and ``medkg remove`` still work)."""
+        import dataclasses
+
         from nlp.deid import deidentify_document
 
         self._mark("has_notes")
-        return deidentify_document(doc)
+        clean = deidentify_document(doc)
+        return dataclasses.replace(clean, id=note_id(doc.id), source="(de-identified note)")
 
     def _start_batch(self, docs: list[Document], report: IngestReport, pool: "_NlpPool"):
         """Skip unchanged documents (no NLP for them) and start the NLP of the rest."""

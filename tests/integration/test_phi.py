@@ -45,3 +45,15 @@ def test_planted_phi_never_stored_or_logged(tmp_path):
     audit = [json.loads(x) for x in (home / "audit.jsonl").read_text().splitlines()]
     assert [a["command"] for a in audit] == ["ingest", "ask"]
     assert "question" not in audit[1] and audit[1]["question_sha256"]  # notes-derived store: no question text
+
+
+def test_note_file_name_with_phi_is_not_stored(tmp_path):
+    src = tmp_path / "Okonkwo_Margaret_2023-03-14.txt"
+    src.write_text(NOTE)
+    home = tmp_path / "home"
+    r = CliRunner().invoke(cli_app, ["--home", str(home), "ingest", str(src)])
+    assert r.exit_code == 0, r.output
+    data = (home / "graph.db").read_bytes() + (home / "graph.db-wal").read_bytes() if (home / "graph.db-wal").exists() \
+        else (home / "graph.db").read_bytes()
+    for ident in ("Okonkwo", "Margaret", "2023-03-14", str(tmp_path)):
+        assert ident.encode() not in data
