@@ -124,6 +124,45 @@ def row_count(exs: list[Extraction]) -> dict[str, int]:
     return counts
 
 
+def server_pid(explicit: int | None) -> int | None:
+    """The Neo4j server's pid (for its CPU time): --server-pid, else scripts/neo4j.sh's pid file."""
+    if explicit:
+        return explicit
+    state = Path(os.environ.get("MEDKG_NEO4J_HOME") or ROOT / ".neo4j-data")
+    try:
+        return int((state / "neo4j.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User+system CPU seconds of ``pid`` (0 when unknown): with the machine shared, CPU time
+    says what a writer costs better than wall time does."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+class Meter:
+    """Wall time, this process's CPU time and the server's CPU time of a block."""
+
+    def __init__(self, pid: int | None):
+        self.pid = pid
+
+    def __enter__(self) -> "Meter":
+        self.t, self.c, self.s = time.perf_counter(), time.process_time(), cpu_seconds(self.pid)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall = time.perf_counter() - self.t
+        self.client_cpu = time.process_time() - self.c
+        self.server_cpu = cpu_seconds(self.pid) - self.s
+
+
 def write_batched(store: Neo4jGraphStore, exs: list[Extraction], batch_size: int) -> float:
     t0 = time.perf_counter()
     for i in range(0, len(exs), batch_size):
@@ -146,6 +185,19 @@ def write_naive(driver, exs: list[Extraction], database: str | None) -> float:
     return time.perf_counter() - t0
 
 
+def _rates(m: Meter, n_rows: int, n_docs: int, runs: list[Meter] | None = None) -> dict:
+    out = {"seconds": round(m.wall, 3), "rows_per_s": round(n_rows / m.wall, 1), "docs_per_s": round(n_docs / m.wall, 2),
+           "client_cpu_s": round(m.client_cpu, 2), "server_cpu_s": round(m.server_cpu, 2)}
+    if runs:
+        out["runs_seconds"] = [round(r.wall, 3) for r in runs]
+    return out
+
+
+def _cpu_ratio(naive: Meter, batched: Meter) -> float | None:
+    b = batched.client_cpu + batched.server_cpu
+    return round((naive.client_cpu + naive.server_cpu) / b, 1) if b > 0 and batched.server_cpu > 0 else None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--docs", type=int, default=200, help="documents to write with each writer (default 200)")
@@ -160,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="write the results here")
     ap.add_argument("--uri", default=os.environ.get("NEO4J_URI", "bolt://127.0.0.1:7687"))
     ap.add_argument("--wipe", action="store_true", help="allow wiping a database that holds documents")
+    ap.add_argument("--server-pid", type=int, help="pid of the server, for its CPU time (default: scripts/neo4j.sh's)")
     args = ap.parse_args(argv)
 
     loaded = load_extractions(args.corpus or DEFAULT_CORPORA, args.warmup + args.docs)
@@ -185,15 +238,19 @@ def main(argv: list[str] | None = None) -> int:
                 store.clear()
             write_naive(store._driver, warm[:20], store._database)
             store.clear()
-        runs = []
+        pid = server_pid(args.server_pid)
+        runs: list[Meter] = []
         for i in range(max(1, args.repeat)):
             print(f"batched writer, run {i + 1}...", file=sys.stderr)
-            runs.append(write_batched(store, exs, args.batch_size))
+            with Meter(pid) as m:
+                write_batched(store, exs, args.batch_size)
+            runs.append(m)
             graph_batched = store.stats()
             store.clear()
-        t_batched = statistics.median(runs)
+        batched = sorted(runs, key=lambda m: m.wall)[len(runs) // 2]  # the median run
         print("naive writer...", file=sys.stderr)
-        t_naive = write_naive(store._driver, exs, store._database)
+        with Meter(pid) as naive:
+            write_naive(store._driver, exs, store._database)
         graph_naive = store.stats()
         store.clear()
     same = graph_batched == graph_naive
@@ -203,12 +260,11 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "batch_size": args.batch_size,
         "warmup_documents": len(warm),
-        "batched": {"seconds": round(t_batched, 3), "runs_seconds": [round(r, 3) for r in runs],
-                    "rows_per_s": round(rows["total"] / t_batched, 1),
-                    "docs_per_s": round(len(exs) / t_batched, 2)},
-        "naive": {"seconds": round(t_naive, 3), "rows_per_s": round(rows["total"] / t_naive, 1),
-                  "docs_per_s": round(len(exs) / t_naive, 2)},
-        "speedup": round(t_naive / t_batched, 1),
+        "batched": _rates(batched, rows["total"], len(exs), runs),
+        "naive": _rates(naive, rows["total"], len(exs)),
+        "speedup": round(naive.wall / batched.wall, 1),
+        # CPU seconds (client + server) per row: what each writer costs, whatever else runs.
+        "speedup_cpu": _cpu_ratio(naive, batched),
         "same_graph": same,
         "graph": graph_batched.to_dict(),
         "server": args.uri,
@@ -216,14 +272,16 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_avg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)]},
     }
-    print(f"{'writer':<10}{'seconds':>10}{'rows/s':>12}{'docs/s':>10}")
+    print(f"{'writer':<10}{'seconds':>10}{'rows/s':>12}{'docs/s':>10}{'client CPU s':>14}{'server CPU s':>14}")
     for name in ("batched", "naive"):
         r = result[name]
-        print(f"{name:<10}{r['seconds']:>10.2f}{r['rows_per_s']:>12.1f}{r['docs_per_s']:>10.2f}")
-    print(f"batched runs: {', '.join(f'{r:.2f}s' for r in runs)} (median shown); "
+        print(f"{name:<10}{r['seconds']:>10.2f}{r['rows_per_s']:>12.1f}{r['docs_per_s']:>10.2f}"
+              f"{r['client_cpu_s']:>14.2f}{r['server_cpu_s']:>14.2f}")
+    print(f"batched runs: {', '.join(f'{m.wall:.2f}s' for m in runs)} (median shown); "
           f"load average {result['machine']['load_avg_1m'][0]} -> {result['machine']['load_avg_1m'][1]} "
           f"on {os.cpu_count()} CPUs")
-    print(f"speed-up: {result['speedup']}x  (same graph: {same}; {rows['total']} rows, {len(exs)} documents)")
+    print(f"speed-up: {result['speedup']}x wall, {result['speedup_cpu']}x CPU "
+          f"(same graph: {same}; {rows['total']} rows, {len(exs)} documents)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
