@@ -20,6 +20,12 @@ Every aggregated predicate edge is backed by evidence rows/nodes, one per relati
                                              confidence, trigger, negated, uncertain, historical,
                                              hypothetical, family, year})
 
+Derived properties (recomputed from mentions/evidence on every write, never set by callers):
+``Concept.mentions``, ``Concept.documents``, ``Concept.synonyms``; ``MENTIONS.concept_name`` and
+``MENTIONS.vocab`` (the linker's name/vocabulary at the time of the mention). The Neo4j backend
+also stores keyword-search terms so its BM25 scores equal SQLite FTS5's: ``Sentence.terms``,
+``Sentence.n_terms``, ``Document.title_terms``, ``Document.text_terms``, ``Document.n_terms``.
+
 Edge counts are derived from evidence: ``support`` = evidence that is neither negated nor
 uncertain; ``contradicting`` = negated evidence; ``uncertain`` = uncertain (not negated)
 evidence; ``documents`` = distinct documents with supporting evidence.

@@ -5,8 +5,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash scripts/setup.sh test
+# The tests wipe the database they are pointed at: a separate state dir and port keep a
+# developer's own server (default .neo4j-data, port 7687) out of harm's way.
 export NEO4J_PASSWORD="${NEO4J_PASSWORD:-medkg-test-pw}"
-export NEO4J_PORT="${NEO4J_PORT:-7687}"
+export NEO4J_PORT="${MEDKG_TEST_NEO4J_PORT:-7688}"
+export MEDKG_NEO4J_HOME="${MEDKG_TEST_NEO4J_HOME:-$ROOT/.neo4j-data/test}"
 export NEO4J_USER="${NEO4J_USER:-neo4j}"
 if [[ "${CI:-}" == "true" ]]; then
     export MEDKG_REQUIRE_NEO4J=1
