@@ -89,9 +89,6 @@ class ModelSpec:
 MODEL_SPECS: dict[str, ModelSpec] = {
     "cd": ModelSpec("cd", "ner_cd.cfg", ("Chemical", "Disease"), ("bc5cdr", "ncbi_disease"),
                     ("bc5cdr", "ncbi_disease")),
-    # Experiment: Chemical/Disease with BioRED train added.
-    "cdx": ModelSpec("cdx", "ner_cd.cfg", ("Chemical", "Disease"), ("bc5cdr", "ncbi_disease", "biored"),
-                     ("bc5cdr", "ncbi_disease")),
     "bio": ModelSpec("bio", "ner_bio.cfg", ("Gene", "Species", "Variant", "CellLine"), ("biored",),
                      ("biored",)),
 }
@@ -602,6 +599,12 @@ def _single_thread() -> None:
         os.environ.setdefault(var, "1")
 
 
+def _cfg_value(cfg: Path, section: str, key: str):
+    from spacy.util import load_config
+
+    return load_config(cfg, interpolate=False)[section][key]
+
+
 def _uses_static_vectors(cfg: Path) -> bool:
     return bool(re.search(r"^include_static_vectors\s*=\s*true", cfg.read_text(), re.M))
 
@@ -649,7 +652,7 @@ def assemble(parts: dict[str, Path], out_dir: Path, provenance: dict,
     if backoff_terms:
         base.add_pipe("medkg_lexicon_backoff").set_terms(backoff_terms)
     base.add_pipe("medkg_doc_consistency")
-    base.meta["name"] = MODEL_NAME.replace("medkg_", "")
+    base.meta["name"] = MODEL_NAME
     base.meta["lang"] = "en"
     base.meta["version"] = MODEL_VERSION
     base.meta["description"] = (
@@ -660,6 +663,7 @@ def assemble(parts: dict[str, Path], out_dir: Path, provenance: dict,
     base.meta["medkg"] = provenance
     if out_dir.exists():
         shutil.rmtree(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
     base.to_disk(out_dir)
     return out_dir
 
@@ -734,7 +738,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 }
                 for s in specs
             },
-            "seed": args.seed,
+            "seeds": {s.name: (args.seed if args.seed is not None else _cfg_value(RESOURCES / s.config, "system", "seed"))
+                      for s in specs},
+            "max_steps": {s.name: (args.max_steps or _cfg_value(RESOURCES / s.config, "training", "max_steps"))
+                          for s in specs},
             "command": "python -m nlp.train " + " ".join(argv if argv is not None else sys.argv[1:]),
         }
         backoff, provenance["lexicon_backoff"] = build_backoff_terms(datasets)
