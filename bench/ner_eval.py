@@ -124,9 +124,12 @@ def main(argv=None) -> int:
         torch.set_num_threads(1)
     except ImportError:
         pass
-    from threadpoolctl import threadpool_limits
+    try:  # belt and braces on top of the *_NUM_THREADS variables set above
+        from threadpoolctl import threadpool_limits
 
-    threadpool_limits(1)
+        threadpool_limits(1)
+    except ImportError:
+        pass
     import spacy  # noqa: F401 - import cost kept out of the load time
 
     from nlp.ner import load_ner

@@ -679,8 +679,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None, help="override system.seed (default in cfg)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra spaCy config override, e.g. training.patience=1000 (repeatable)")
-    parser.add_argument("--run-name", default=None, help="train into WORK/runs/NAME (experiments)")
+    parser.add_argument("--run-name", default=None,
+                        help="experiments: train one model into WORK/runs/NAME (assemble ignores it)")
     args = parser.parse_args(argv)
+    if args.run_name and ("," in args.models or args.stage != "train"):
+        parser.error("--run-name needs --stage train and a single --models entry")
 
     _single_thread()
     datasets = resolve_datasets(args.datasets)
