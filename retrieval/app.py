@@ -159,6 +159,7 @@ class Medkg:
         self._embedder = None
         self._index = None
         self._engine = None
+        self._marked: set[str] = set()
 
     # ------------------------------------------------------------------ components
     @property
@@ -315,8 +316,10 @@ class Medkg:
                 self._reject(report, item)
                 continue
             report.read += 1
-            if item.kind == "note" and self.settings.deidentify:
-                item = self._deidentify(item)
+            if item.kind == "note":
+                self._mark("has_notes")
+                if self.settings.deidentify:
+                    item = self._deidentify(item)
             batch.append(item)
             if len(batch) >= self.settings.batch_size:
                 break
@@ -330,7 +333,6 @@ class Medkg:
 
         from nlp.deid import deidentify_document
 
-        self._mark("has_notes")
         clean = deidentify_document(doc)
         return dataclasses.replace(clean, id=note_id(doc.id), source="(de-identified note)")
 
@@ -339,9 +341,10 @@ class Medkg:
         known = self.store.document_hashes([d.id for d in docs])
         todo = [d for d in docs if known.get(d.id) != d.content_hash]
         report.unchanged += len(docs) - len(todo)
-        if any(d.kind == "note" for d in todo):
-            self._mark("has_notes")
-        return (todo, pool.submit(todo), time.perf_counter())
+        t = time.perf_counter()
+        job = pool.submit(todo)  # in-process (1 worker) this is the NLP itself; else it only starts it
+        report.stage_seconds["nlp"] += time.perf_counter() - t
+        return (todo, job, time.perf_counter())
 
     def _finish_batch(self, todo: list[Document], job, started: float, report: IngestReport) -> None:
         t = time.perf_counter()
@@ -393,6 +396,9 @@ class Medkg:
             return {}
 
     def _mark(self, flag: str) -> None:
+        if flag in self._marked:
+            return
+        self._marked.add(flag)
         state = self._state()
         if not state.get(flag):
             state[flag] = True

