@@ -63,7 +63,7 @@ def main() -> None:
     ap.add_argument("--input", type=Path, default=DEFAULT_INPUT)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--limit", type=int, default=None, help="only the first N documents")
-    ap.add_argument("--ner", default="dictionary")
+    ap.add_argument("--ner", default="trained")
     ap.add_argument("--repeat", type=int, default=1, help="runs per configuration (median reported)")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--child", help=argparse.SUPPRESS)
