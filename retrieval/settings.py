@@ -33,7 +33,7 @@ def _default_datasets() -> Path:
 @dataclass
 class Settings:
     home: Path = field(default_factory=_default_home)
-    graph: str = ""  # "" = SQLite file <home>/graph.db; or a path, sqlite:///path, bolt://host:port
+    graph: str = ""  # "" = SQLite file <home>/graph.db; a path; sqlite:///path; bolt://host:port; or "neo4j" = $NEO4J_URI
     neo4j_user: str = "neo4j"
     neo4j_password_env: str = "NEO4J_PASSWORD"  # the variable holding the password (never the password)
     ner: str = "trained"  # "trained" (data/models/medkg_ner) | "dictionary" | a spaCy/scispaCy model name or path
@@ -49,8 +49,12 @@ class Settings:
     deidentify: bool = True  # de-identify clinical notes before anything is stored, embedded or logged
 
     # ----------------------------------------------------------------- derived
+    neo4j_uri: str = "bolt://127.0.0.1:7687"  # used when graph = "neo4j" (from NEO4J_URI)
+
     @property
     def graph_uri(self) -> str:
+        if self.graph.lower() == "neo4j":
+            return self.neo4j_uri
         return self.graph or str(self.home / "graph.db")
 
     @property
@@ -109,15 +113,15 @@ class Settings:
             except (tomllib.TOMLDecodeError, OSError) as e:
                 raise ConfigError(f"Cannot read config file {config_file}: {e}") from e
         env_map = {
-            "MEDKG_HOME": "home", "MEDKG_GRAPH": "graph", "NEO4J_URI": "graph", "NEO4J_USER": "neo4j_user",
+            # NEO4J_URI only says where Neo4j is; the backend is chosen by MEDKG_GRAPH / --graph
+            # ("neo4j" or a bolt:// URI), so a NEO4J_URI set for other tools never moves the default store.
+            "MEDKG_HOME": "home", "MEDKG_GRAPH": "graph", "NEO4J_URI": "neo4j_uri", "NEO4J_USER": "neo4j_user",
             "MEDKG_NER": "ner", "MEDKG_EMBEDDING_MODEL": "embedding_model", "MEDKG_DEVICE": "device",
             "MEDKG_DATASETS": "datasets_dir", "MEDKG_WORKERS": "workers", "MEDKG_BATCH_SIZE": "batch_size",
             "MEDKG_DEIDENTIFY": "deidentify",
         }
         for var, key in env_map.items():
             if env.get(var):
-                if var == "NEO4J_URI" and env.get("MEDKG_GRAPH"):
-                    continue  # MEDKG_GRAPH is the more specific setting
                 values[key] = env[var]
         values.update(overrides)
         known = {f.name: f for f in fields(cls)}

@@ -215,3 +215,14 @@ def test_export_csv_for_neo4j_admin(home, tmp_path, medkg_app):
         assert all(r[0] in ids[start_label] and r[1] in ids[end_label] for r in table[1:])
     script = (out / "import.sh").read_text()
     assert "neo4j-admin database import full" in script and "--nodes=concepts.csv" in script
+
+
+def test_neo4j_uri_alone_does_not_switch_backend(tmp_path, monkeypatch):
+    from retrieval.settings import Settings
+
+    monkeypatch.setenv("NEO4J_URI", "bolt://example.invalid:7687")
+    monkeypatch.delenv("MEDKG_GRAPH", raising=False)
+    s = Settings.load({"home": tmp_path})
+    assert s.graph_uri == str(tmp_path / "graph.db") and not s.is_neo4j
+    s = Settings.load({"home": tmp_path, "graph": "neo4j"})
+    assert s.graph_uri == "bolt://example.invalid:7687" and s.is_neo4j
