@@ -19,7 +19,7 @@ from kg.model import Concept, Evidence, Fact, GraphStats, Passage, Path, WriteSt
 from kg.rows import document_rows
 from kg.schema import PREDICATES
 from nlp.errors import GraphStoreError
-from nlp.extraction import Extraction
+from nlp.extraction import Extraction, stable_id63
 
 SCHEMA_VERSION = 1
 
@@ -40,6 +40,8 @@ CREATE TRIGGER IF NOT EXISTS sentences_ai AFTER INSERT ON sentences BEGIN
     INSERT INTO sentences_fts(rowid, text) VALUES (new.uid, new.text); END;
 CREATE TRIGGER IF NOT EXISTS sentences_ad AFTER DELETE ON sentences BEGIN
     INSERT INTO sentences_fts(sentences_fts, rowid, text) VALUES ('delete', old.uid, old.text); END;
+CREATE VIRTUAL TABLE IF NOT EXISTS documents_fts USING fts5(
+    doc_id UNINDEXED, title, text, tokenize='porter unicode61');
 CREATE TABLE IF NOT EXISTS mentions (
     id INTEGER PRIMARY KEY, sentence_uid INTEGER NOT NULL, doc_id TEXT NOT NULL, concept_id TEXT NOT NULL,
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL, label TEXT NOT NULL,
@@ -112,16 +114,74 @@ def normalize_name(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
+# English function words and question words: in an OR-query they match most rows and only add
+# noise (and time) to BM25. Lucene's English analyzer, which the Neo4j backend uses, drops the
+# first line's words too.
+STOP_WORDS = frozenset("""
+a an and are as at be but by for if in into is it no not of on or such that the their then there these they this to
+was will with what which who whom whose how why when where does do did doing can could may might must shall should
+would has have had having been being were am i me my we our you your he him his she her its them those than too very
+s t just so also about from up down out over under again further once here any both each few more most other some own
+same only nor off all vs via versus between among after before during while through per based
+""".split())
+
+
+def query_terms(text: str) -> list[str]:
+    """The words of ``text`` a keyword search looks for: ``\\w+`` runs, lower-cased, stop words
+    left out (a query of stop words only finds nothing, as with Lucene's analyzer).
+
+    A word given twice is kept twice: each occurrence is a BM25 phrase, so it counts twice (query
+    term frequency; query expansion uses this to weigh the user's words above added ones).
+    """
+    return [w for w in re.findall(r"\w+", text.lower()) if w not in STOP_WORDS]
+
+
 def fts_query(text: str) -> str | None:
     """Turn free user text into a safe FTS5 query: each word quoted, OR-ed (BM25 ranks them).
 
     Quoting makes every FTS5 operator and quote character in the user's text plain text.
+    Stop words are left out (see :func:`query_terms`).
     """
-    words = re.findall(r"\w+", text.lower())
+    words = query_terms(text)
     if not words:
         return None
-    seen = dict.fromkeys(w for w in words)  # de-duplicate, keep order
-    return " OR ".join('"' + w.replace('"', '""') + '"' for w in seen)
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+def budget_plan(words: Sequence[str], rows: dict[str, int], budget: int) -> tuple[list[str], list[str]]:
+    """Which query words a keyword search matches alone and which only together (all of them).
+
+    ``rows`` is the number of rows each word occurs in. When they add up to at most ``budget``
+    every word matches alone (the plain OR query). Otherwise words are taken rarest first while
+    their counts add up to at most ``budget`` and match alone; the remaining, frequent words only
+    match a row that holds all of them (nothing, if only one is left and some word matches alone).
+    Each word keeps its place in the query, so a row found gets exactly its plain-OR BM25 score; rows
+    holding only some frequent words are skipped: their scores are the lowest (frequent words have
+    the smallest IDF), and scoring them is what makes a common word cost ~0.1 s in 1M sentences.
+    Backends share this rule so their results agree. Returns ``(alone, together)``.
+    """
+    words = list(words)
+    distinct = list(dict.fromkeys(words))
+    if sum(rows.get(w, 0) for w in distinct) <= budget:
+        return words, []
+    alone: set[str] = set()
+    total = 0
+    for w in sorted(distinct, key=lambda w: (rows.get(w, 0), w)):
+        if total + rows.get(w, 0) > budget:
+            break
+        alone.add(w)
+        total += rows.get(w, 0)
+    rest = [w for w in words if w not in alone]
+    if len(set(rest)) >= 2:
+        return [w for w in words if w in alone], rest
+    if not alone:
+        return rest, []  # one frequent word and nothing else: it has to be searched
+    return [w for w in words if w in alone], []
+
+
+def document_rowid(doc_id: str) -> int:
+    """The ``documents_fts`` rowid of a document: a stable 63-bit hash of its id."""
+    return stable_id63("doc:" + doc_id)
 
 
 class SQLiteGraphStore:
@@ -161,8 +221,22 @@ class SQLiteGraphStore:
             try:
                 self._db.executescript(_DDL)
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                if not self._db.execute("SELECT 1 FROM meta WHERE key = 'documents_fts'").fetchone():
+                    self._backfill_documents_fts()
             except sqlite3.DatabaseError as e:
                 raise GraphStoreError(f"{self.path} is not a medkg graph database: {e}") from e
+
+    def _backfill_documents_fts(self) -> None:
+        """Fill the document full-text table from stored sentences (databases made before it existed)."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM documents_fts")
+            for doc_id, title in db.execute("SELECT id, title FROM documents").fetchall():
+                body = [r[0] for r in db.execute(
+                    "SELECT text FROM sentences WHERE doc_id = ? AND start >= ? ORDER BY idx",
+                    (doc_id, len(title) + 1 if title else 0))]
+                db.execute("INSERT INTO documents_fts (rowid, doc_id, title, text) VALUES (?,?,?,?)",
+                           (document_rowid(doc_id), doc_id, title, " ".join(body)))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('documents_fts', '1')")
 
     # ------------------------------------------------------------------ writes
     def write(self, batch: Sequence[Extraction]) -> WriteStats:
@@ -209,6 +283,11 @@ class SQLiteGraphStore:
             [(s["uid"], s["id"], s["doc_id"], s["idx"], s["start"], s["end"], s["text"], s["section"])
              for s in rows.sentences],
         )
+        # Whole-document full text (title and body apart) for document-level keyword search.
+        title_end = len(d["title"]) + 1 if d["title"] else 0
+        db.execute("INSERT INTO documents_fts (rowid, doc_id, title, text) VALUES (?,?,?,?)",
+                   (document_rowid(d["id"]), d["id"], d["title"],
+                    " ".join(s["text"] for s in rows.sentences if s["start"] >= title_end)))
         names = {cid: c for cid, c in rows.concepts.items()}
         db.executemany(
             'INSERT INTO mentions (sentence_uid, doc_id, concept_id, start, "end", text, label, score, negated,'
@@ -238,6 +317,7 @@ class SQLiteGraphStore:
             for table in ("evidence", "mentions", "sentences"):
                 db.execute(f"DELETE FROM {table} WHERE doc_id = ?", (doc_id,))
             db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+            db.execute("DELETE FROM documents_fts WHERE rowid = ?", (document_rowid(doc_id),))
         return uids, keys, cids
 
     def _recompute(self, db: sqlite3.Connection, edge_keys: Iterable[tuple[str, str, str]],
@@ -449,21 +529,66 @@ class SQLiteGraphStore:
         facts = self.facts(a, other_id=b, limit=1, evidence_limit=3)
         return facts[0]
 
+    # At most this many rows are scored by bm25() per keyword query on a large index (see
+    # _fts_match): FTS5 scores every row an OR-query matches (~1.3 us a row), so one common word
+    # in a million sentences would cost ~0.1 s; counting a word's rows costs ~0.04 us a row.
+    KEYWORD_BUDGET = 10_000
+
+    def _fts_match(self, table: str, text: str) -> str | None:
+        """The FTS5 query for ``text`` on ``table``: :func:`fts_query`, or :func:`budget_plan`'s
+        cheaper equivalent when the words match more than ``KEYWORD_BUDGET`` rows together."""
+        words = query_terms(text)
+        if not words:
+            return None
+        quote = {w: '"' + w.replace('"', '""') + '"' for w in words}
+        if len(quote) == 1:
+            return " OR ".join(quote[w] for w in words)
+        count = f"SELECT count(*) FROM {table} WHERE {table} MATCH ?"
+        rows = {w: self._db.execute(count, (q,)).fetchone()[0] for w, q in quote.items()}
+        alone, together = budget_plan(words, rows, self.KEYWORD_BUDGET)
+        parts = [quote[w] for w in alone]
+        if together:
+            parts.append("(" + " AND ".join(quote[w] for w in together) + ")")
+        return " OR ".join(parts)
+
     def keyword_search(self, query: str, k: int = 10) -> list[Passage]:
-        q = fts_query(query)
-        if q is None or k <= 0:
+        if k <= 0:
             return []
-        rows = self._query(
-            """SELECT s.uid, s.id, s.doc_id, s.text, s.start, s."end", d.title, d.year,
-                      bm25(sentences_fts) AS rank
-               FROM sentences_fts JOIN sentences s ON s.uid = sentences_fts.rowid
-               JOIN documents d ON d.id = s.doc_id
-               WHERE sentences_fts MATCH ? ORDER BY rank, s.uid LIMIT ?""",
-            (q, k),
-        )
+        with self._lock:
+            q = self._fts_match("sentences_fts", query)
+            if q is None:
+                return []
+            # Rank inside the full-text index first, join the top k only.
+            rows = self._db.execute(
+                """SELECT s.uid, s.id, s.doc_id, s.text, s.start, s."end", d.title, d.year, r.rank
+                   FROM (SELECT rowid, bm25(sentences_fts) AS rank FROM sentences_fts
+                         WHERE sentences_fts MATCH ? ORDER BY rank, rowid LIMIT ?) r
+                   JOIN sentences s ON s.uid = r.rowid JOIN documents d ON d.id = s.doc_id
+                   ORDER BY r.rank, s.uid""",
+                (q, k),
+            ).fetchall()
         return [Passage(sentence_id=r["id"], uid=r["uid"], doc_id=r["doc_id"], text=r["text"],
                         score=-float(r["rank"]), title=r["title"], year=r["year"], start=r["start"], end=r["end"])
                 for r in rows]
+
+    # bm25() column weights of documents_fts (doc_id, title, text): a title word counts twice
+    # (tuned on NFCorpus dev with bench/retrieval_eval.py).
+    TITLE_WEIGHT = 2.0
+
+    def keyword_search_documents(self, query: str, k: int = 10) -> list[tuple[str, float]]:
+        """Full-text (BM25) search over whole documents (title and text): ``[(doc_id, score)]``, best first."""
+        if k <= 0:
+            return []
+        with self._lock:
+            q = self._fts_match("documents_fts", query)
+            if q is None:
+                return []
+            rows = self._db.execute(
+                """SELECT doc_id, bm25(documents_fts, 0.0, ?, 1.0) AS rank FROM documents_fts
+                   WHERE documents_fts MATCH ? ORDER BY rank, doc_id LIMIT ?""",
+                (self.TITLE_WEIGHT, q, k),
+            ).fetchall()
+        return [(r["doc_id"], -float(r["rank"])) for r in rows]
 
     def passages(self, uids: Sequence[int]) -> list[Passage]:
         found: dict[int, Passage] = {}

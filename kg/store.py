@@ -68,6 +68,11 @@ class GraphStore(Protocol):
     def keyword_search(self, query: str, k: int = 10) -> list[Passage]:
         """Full-text (BM25-style) search over sentences."""
 
+    def keyword_search_documents(self, query: str, k: int = 10) -> list[tuple[str, float]]:
+        """Full-text (BM25-style) search over whole documents (title and text): ``[(doc_id, score)]``,
+        best first, each document at most once; the same query words as ``keyword_search`` (user
+        text is never query syntax). Scores are backend-specific; only their order is shared."""
+
     def passages(self, uids: Sequence[int]) -> list[Passage]:
         """Sentences by vector-index uid (in the order given; unknown uids left out)."""
 

@@ -17,7 +17,9 @@ from typing import Any, Callable, Sequence
 
 from kg.model import Fact, Passage, Path
 from kg.schema import CHEMICAL, DISEASE, GENE, PREDICATES
+from kg.sqlite_store import STOP_WORDS
 from kg.store import GraphStore
+from nlp.extraction import sentence_uid
 
 RRF_K = 60
 
@@ -47,6 +49,17 @@ _ANSWER_TYPES: list[tuple[re.Pattern, str]] = [
 _STOP = set("""a an the of in on at to for with by from and or is are was were be been what which who whom how
 why when does do did can could may might should would will that this these those any some about between
 me tell show list give""".split())
+
+
+# Function words left out of feedback words: the keyword search's stop words and a few more.
+_FEEDBACK_STOP = _STOP | STOP_WORDS | set("""using used use however although""".split())
+
+
+def _counts(words: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for w in words:
+        out[w] = out.get(w, 0) + 1
+    return out
 
 
 @dataclass
@@ -237,37 +250,195 @@ class QueryEngine:
 
     def search(self, text: str, k: int = 10, *, level: str = "sentence", concepts: list[QuestionConcept] | None = None,
                methods: Sequence[str] = ("dense", "keyword", "concept")) -> list[Passage]:
-        """Hybrid passage search (sentence level), fused by weighted RRF."""
+        """Hybrid search, fused by weighted reciprocal rank fusion.
+
+        Args:
+            text: the query.
+            k: results wanted.
+            level: ``"sentence"`` (passages) or ``"document"`` (one passage per document, the
+                document's best-matching sentence, ranked as documents: see :meth:`search_documents`).
+            concepts: concepts recognised in the query (for the concept-expanded keyword ranking).
+            methods: rankings to fuse, among ``dense``, ``keyword`` and ``concept``.
+        """
+        if level == "document":
+            return self.search_documents(text, k, concepts=concepts, methods=methods)
+        if level != "sentence":
+            raise ValueError(f"level must be sentence or document, not {level!r}")
         depth = max(50, k * 5)
         rankings: dict[str, list[int]] = {}
         if "keyword" in methods:
             rankings["keyword"] = [p.uid for p in self.store.keyword_search(text, depth)]
-        if "dense" in methods and self.index is not None and self.embedder is not None and len(self.index):
-            q = self.embedder.embed_query(text)
-            _, ids = self.index.search(q, depth)
-            rankings["dense"] = [int(i) for i in ids[0] if i >= 0]
+        if "dense" in methods:
+            hits = self._dense(text, depth)
+            if hits is not None:
+                rankings["dense"] = [u for u, _ in hits]
         if "concept" in methods and concepts:
-            names = []
-            for c in concepts:
-                full = self.store.concept(c.id)
-                names += [full.name] + full.synonyms[:5] if full else [c.name]
-            expanded = " ".join(dict.fromkeys(n for n in names if n))
+            expanded = self._expanded(concepts)
             if expanded:
                 rankings["concept"] = [p.uid for p in self.store.keyword_search(expanded, depth)]
-        fused = rrf(rankings, self.weights)
+        fused = rrf(rankings, self.weights, k=self.rrf_k)
         ranked = sorted(fused, key=lambda u: (-fused[u], u))
-        if level == "document":
-            ranked_passages = self.store.passages(ranked)
-            best: dict[str, Passage] = {}
-            for p in ranked_passages:
-                p.score = round(fused[p.uid], 6)
-                if p.doc_id not in best:
-                    best[p.doc_id] = p
-            return list(best.values())[:k]
         out = self.store.passages(ranked[:k])
         for p in out:
             p.score = round(fused[p.uid], 6)
         return out
+
+    # Document-level search settings, tuned on NFCorpus dev (bench/retrieval_eval.py).
+    doc_sentence_depth = 1000  # dense sentence hits gathered to rank documents
+    doc_dense_decay = 0.3  # document dense score = sum_i decay^i * cosine_i over its best sentences
+    doc_dense_top = 3  # sentences per document in that sum
+    prf_docs = 3  # hybrid: feedback documents for keyword query expansion (0: no expansion)
+    prf_terms = 15  # words added to the keyword query
+    prf_query_weight = 3  # the query's own words count this many times in the expanded query
+    rrf_k = RRF_K
+
+    def search_documents(self, text: str, k: int = 10, *, concepts: list[QuestionConcept] | None = None,
+                         methods: Sequence[str] = ("dense", "keyword", "concept")) -> list[Passage]:
+        """Documents ranked by fused document-level rankings; each shown by its best sentence.
+
+        Rankings, each over whole documents:
+
+        * ``keyword``: BM25 over the document's title and text (``store.keyword_search_documents``);
+        * ``dense``: the document's best sentences by cosine similarity to the query, summed with
+          decaying weights (``doc_dense_decay``) so a document with several close sentences beats
+          one with a single close sentence;
+        * ``concept``: BM25 over documents for the names and synonyms of the query's concepts.
+
+        With both ``dense`` and ``keyword`` (hybrid), the keyword query is expanded by pseudo
+        relevance feedback before the final fusion: the ``prf_docs`` best documents of a first
+        fusion give ``prf_terms`` words (frequent in them, rare among the sentences dense search
+        returned), added to the query's own words (which count ``prf_query_weight`` times).
+
+        The passage shown for a document is its sentence closest to the query (dense), else its
+        best keyword sentence, else its first sentence; ``score`` is the fused document score.
+        """
+        fetch = max(100, 2 * k)
+        rankings: dict[str, list[str]] = {}
+        best_sentence: dict[str, int] = {}
+        neighbours: list[str] = []  # texts of the dense sentence hits (background for feedback)
+        if "dense" in methods:
+            hits = self._dense(text, max(self.doc_sentence_depth, 10 * k))
+            if hits is not None:
+                per_doc, neighbours = self._documents_of(hits)
+                scores: dict[str, float] = {}
+                for doc_id, sims in per_doc.items():
+                    scores[doc_id] = sum(sim * self.doc_dense_decay ** i for i, (_, sim) in
+                                         enumerate(sims[:self.doc_dense_top]))
+                    best_sentence[doc_id] = sims[0][0]
+                rankings["dense"] = sorted(scores, key=lambda d: (-scores[d], d))[:fetch]
+        if "keyword" in methods:
+            rankings["keyword"] = [d for d, _ in self._keyword_documents(text, fetch)]
+        if "concept" in methods and concepts:
+            expanded = self._expanded(concepts)
+            if expanded:
+                rankings["concept"] = [d for d, _ in self._keyword_documents(expanded, fetch)]
+        if self.prf_docs > 0 and rankings.get("dense") and rankings.get("keyword"):
+            first = rrf(rankings, self.weights, k=self.rrf_k)
+            feedback = sorted(first, key=lambda d: (-first[d], d))[:self.prf_docs]
+            expanded = self._feedback_query(text, feedback, neighbours)
+            if expanded:
+                rankings["keyword"] = [d for d, _ in self._keyword_documents(expanded, fetch)]
+        fused = rrf(rankings, self.weights, k=self.rrf_k)
+        ranked = sorted(fused, key=lambda d: (-fused[d], d))[:k]
+        missing = [d for d in ranked if d not in best_sentence]
+        if missing and "keyword" in methods:
+            for p in self.store.keyword_search(text, max(50, 5 * len(missing))):
+                if p.doc_id in fused:
+                    best_sentence.setdefault(p.doc_id, p.uid)
+        uids = [best_sentence.get(d, sentence_uid(d, 0)) for d in ranked]
+        by_uid = {p.uid: p for p in self.store.passages(uids)}
+        out = []
+        for d, u in zip(ranked, uids):
+            p = by_uid.get(u)
+            if p is None:  # the first sentence of a document whose title is not its own sentence
+                continue
+            p.score = round(fused[d], 6)
+            out.append(p)
+        return out
+
+    _WORD = re.compile(r"\w+")
+
+    def _content_words(self, text: str) -> list[str]:
+        return [w for w in self._WORD.findall(text.lower()) if w not in _FEEDBACK_STOP and len(w) > 2
+                and not w.isdigit()]
+
+    def _feedback_query(self, text: str, feedback: list[str], neighbours: list[str]) -> str | None:
+        """``text`` plus the words that best characterise the ``feedback`` documents (RM-style).
+
+        A word's weight: its mean relative frequency in the feedback documents times its IDF among
+        ``neighbours`` (the sentences dense search returned for the query): frequent in the
+        feedback, not in everything near the query. Words of the query itself are not added.
+        """
+        if not feedback or not neighbours:
+            return None
+        texts = self._document_texts(feedback)
+        weight: dict[str, float] = {}
+        for doc_text in texts.values():
+            words = self._content_words(doc_text)
+            if not words:
+                continue
+            for w, n in _counts(words).items():
+                weight[w] = weight.get(w, 0.0) + n / len(words)
+        own = set(self._WORD.findall(text.lower()))
+        candidates = [w for w in sorted(weight, key=lambda w: (-weight[w], w))[:40] if w not in own]
+        if not candidates:
+            return None
+        background = [set(self._WORD.findall(s.lower())) for s in neighbours]
+        n = len(background)
+        score = {w: weight[w] * math.log((n + 1) / (1 + sum(1 for b in background if w in b))) for w in candidates}
+        added = sorted(candidates, key=lambda w: (-score[w], w))[:self.prf_terms]
+        return " ".join([text] * self.prf_query_weight + added)
+
+    def _document_texts(self, doc_ids: list[str], max_sentences: int = 64) -> dict[str, str]:
+        """The text of each document (its first ``max_sentences`` sentences), through ``store.passages``."""
+        uids = [sentence_uid(d, i) for d in doc_ids for i in range(max_sentences)]
+        out: dict[str, list[str]] = {}
+        for p in self.store.passages(uids):  # in the order given: by document, then sentence index
+            out.setdefault(p.doc_id, []).append(p.text)
+        return {d: " ".join(t) for d, t in out.items()}
+
+    def describe(self) -> dict[str, Any]:
+        """The search settings in use (for benchmark reports)."""
+        return {"weights": dict(self.weights), "rrf_k": self.rrf_k, "doc_sentence_depth": self.doc_sentence_depth,
+                "doc_dense_decay": self.doc_dense_decay, "doc_dense_top": self.doc_dense_top,
+                "prf_docs": self.prf_docs, "prf_terms": self.prf_terms, "prf_query_weight": self.prf_query_weight,
+                "title_weight": getattr(self.store, "TITLE_WEIGHT", None),
+                "keyword_budget": getattr(self.store, "KEYWORD_BUDGET", None)}
+
+    def _dense(self, text: str, depth: int) -> list[tuple[int, float]] | None:
+        """(uid, cosine) of the nearest sentences, or None without an index/embedder."""
+        if self.index is None or self.embedder is None or not len(self.index):
+            return None
+        q = self.embedder.embed_query(text)
+        scores, ids = self.index.search(q, depth)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def _documents_of(self, hits: list[tuple[int, float]]) -> tuple[dict[str, list[tuple[int, float]]], list[str]]:
+        """Group sentence hits by document (best first within each); also the hits' texts."""
+        found = {p.uid: p for p in self.store.passages([u for u, _ in hits])}
+        per_doc: dict[str, list[tuple[int, float]]] = {}
+        for uid, sim in hits:
+            p = found.get(uid)
+            if p is not None:
+                per_doc.setdefault(p.doc_id, []).append((uid, sim))
+        return per_doc, [p.text for p in found.values()]
+
+    def _keyword_documents(self, text: str, k: int) -> list[tuple[str, float]]:
+        search = getattr(self.store, "keyword_search_documents", None)
+        if search is not None:
+            return search(text, k)
+        # A store without document-level full text: its best sentence per document.
+        seen: dict[str, float] = {}
+        for p in self.store.keyword_search(text, 10 * k):
+            seen.setdefault(p.doc_id, p.score)
+        return list(seen.items())[:k]
+
+    def _expanded(self, concepts: list[QuestionConcept]) -> str:
+        names: list[str] = []
+        for c in concepts:
+            full = self.store.concept(c.id)
+            names += [full.name] + full.synonyms[:5] if full else [c.name]
+        return " ".join(dict.fromkeys(n for n in names if n))
 
     def explain(self, a: str, b: str, max_hops: int = 3, limit: int = 5) -> tuple[list[QuestionConcept], list[Path]]:
         """Paths (with evidence) connecting two concepts given by name or id."""

@@ -227,6 +227,29 @@ class GraphStoreContract:
         assert loaded.keyword_search("", k=3) == []
         assert loaded.keyword_search('"OR AND NOT (*', k=3) == []
 
+    def test_keyword_search_documents(self, loaded):
+        hits = loaded.keyword_search_documents("cocaine hypertension", k=5)
+        ids = [d for d, _ in hits]
+        # both words in 6980 and 7001; only "hypertension" in 7002; each document once
+        assert set(ids[:2]) == {"6980", "7001"} and ids[2:] == ["7002"]
+        assert all(a[1] >= b[1] for a, b in zip(hits, hits[1:]))
+        assert [d for d, _ in loaded.keyword_search_documents("warfarin", k=5)] == ["7002"]
+        assert len(loaded.keyword_search_documents("cocaine hypertension", k=1)) == 1
+        assert loaded.keyword_search_documents("", k=3) == []
+        assert loaded.keyword_search_documents('"OR AND NOT (*', k=3) == []
+        assert loaded.keyword_search_documents("cocaine", k=0) == []
+
+    def test_keyword_search_documents_follows_replace_and_remove(self, loaded):
+        loaded.remove_documents(["7001"])
+        assert [d for d, _ in loaded.keyword_search_documents("cocaine", k=5)] == ["6980"]
+        changed = make_extraction("6980", 1981, [
+            ("Naloxone reverses the antihypertensive effect of clonidine.",
+             [("Naloxone", NAXOLONE), ("clonidine", CLONIDINE)], []),
+        ], title="Naloxone and clonidine.")
+        loaded.write([changed])
+        assert loaded.keyword_search_documents("cocaine", k=5) == []
+        assert [d for d, _ in loaded.keyword_search_documents("naloxone", k=5)] == ["6980"]
+
     def test_passages_by_uid_in_order(self, loaded):
         uids = [sentence_uid("7002", 1), sentence_uid("6980", 0), 12345]
         ps = loaded.passages(uids)

@@ -1,0 +1,222 @@
+"""QueryEngine: reciprocal rank fusion, question parsing, answers and document-level search.
+
+The store is a small SQLite graph built here from hand-annotated sentences (the contract
+suite's helper), so these tests need neither the NLP pipeline nor the embedding model.
+"""
+from __future__ import annotations
+
+import re
+import zlib
+
+import numpy as np
+import pytest
+
+from kg.schema import CHEMICAL, DISEASE, GENE
+from kg.sqlite_store import SQLiteGraphStore
+from retrieval.index import FaissIndex
+from retrieval.query import QueryEngine, rrf
+from tests.contract.graph_store_contract import make_extraction
+
+HYPERTENSION = ("MESH:D006973", "hypertension", "Disease")
+LISINOPRIL = ("MESH:D017706", "lisinopril", "Chemical")
+AMLODIPINE = ("MESH:D017311", "amlodipine", "Chemical")
+AMIODARONE = ("MESH:D000638", "amiodarone", "Chemical")
+HYPOTHYROIDISM = ("MESH:D007037", "hypothyroidism", "Disease")
+FIBROSIS = ("MESH:D011658", "pulmonary fibrosis", "Disease")
+WARFARIN = ("MESH:D014859", "warfarin", "Chemical")
+ASPIRIN = ("MESH:D001241", "aspirin", "Chemical")
+BRCA1 = ("NCBIGene:672", "BRCA1", "Gene")
+BREAST_CANCER = ("MESH:D001943", "breast cancer", "Disease")
+
+
+def corpus():
+    return [
+        make_extraction("1001", 2004, [
+            ("Lisinopril is widely used to treat hypertension in adults.",
+             [("Lisinopril", LISINOPRIL), ("hypertension", HYPERTENSION)], [("TREATS", 0, 1)]),
+            ("Amlodipine also treats hypertension in elderly patients.",
+             [("Amlodipine", AMLODIPINE), ("hypertension", HYPERTENSION)], [("TREATS", 0, 1)]),
+        ], title="Antihypertensive drugs in practice."),
+        make_extraction("1002", 2010, [
+            ("Amiodarone-induced hypothyroidism developed in 12 patients.",
+             [("Amiodarone", AMIODARONE), ("hypothyroidism", HYPOTHYROIDISM)], [("CAUSES", 0, 1)]),
+            ("Pulmonary fibrosis caused by amiodarone is a serious adverse effect.",
+             [("Pulmonary fibrosis", FIBROSIS), ("amiodarone", AMIODARONE)], [("CAUSES", 1, 0)]),
+        ], title="Amiodarone toxicity."),
+        make_extraction("1003", 2015, [
+            ("Warfarin interacts with aspirin and raises the risk of bleeding.",
+             [("Warfarin", WARFARIN), ("aspirin", ASPIRIN)], [("INTERACTS_WITH", 0, 1)]),
+        ], title="Anticoagulant interactions."),
+        make_extraction("1004", 2018, [
+            ("Germline BRCA1 mutations are associated with hereditary breast cancer.",
+             [("BRCA1", BRCA1), ("breast cancer", BREAST_CANCER)], [("ASSOCIATED_WITH", 0, 1)]),
+            ("Carriers of BRCA1 variants have a high lifetime risk of breast cancer.",
+             [("BRCA1", BRCA1), ("breast cancer", BREAST_CANCER)], []),
+        ], title="BRCA1 and breast cancer."),
+    ]
+
+
+class HashEmbedder:
+    """A deterministic bag-of-words embedder (hashed stems): enough to exercise dense search."""
+
+    model_id = "hash-test"
+    dimension = 64
+
+    def embed_documents(self, texts):
+        out = np.zeros((len(texts), self.dimension), np.float32)
+        for i, t in enumerate(texts):
+            for w in re.findall(r"[a-z0-9]+", t.lower()):
+                out[i, zlib.crc32(w[:5].encode()) % self.dimension] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1, norms)
+
+    def embed_query(self, text):
+        return self.embed_documents([text])[0]
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = SQLiteGraphStore(tmp_path / "g.db")
+    s.write(corpus())
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def engine(store):
+    return QueryEngine(store)
+
+
+@pytest.fixture
+def dense_engine(store):
+    emb = HashEmbedder()
+    index = FaissIndex(emb.dimension, emb.model_id)
+    ps = store.passages(store.sentence_uids())
+    index.add([p.uid for p in ps], emb.embed_documents([p.text for p in ps]))
+    return QueryEngine(store, index=index, embedder=emb)
+
+
+# ---------------------------------------------------------------------------- rrf
+def test_rrf_sums_weighted_reciprocal_ranks():
+    fused = rrf({"a": [1, 2, 3], "b": [3, 1]}, k=60)
+    assert fused[1] == pytest.approx(1 / 61 + 1 / 62)
+    assert fused[3] == pytest.approx(1 / 63 + 1 / 61)
+    assert fused[2] == pytest.approx(1 / 62)
+    assert sorted(fused, key=lambda u: -fused[u]) == [1, 3, 2]
+
+
+def test_rrf_weights_and_k():
+    fused = rrf({"a": [1, 2], "b": [2, 1]}, weights={"a": 2.0, "b": 1.0}, k=0)
+    assert fused[1] == pytest.approx(2 / 1 + 1 / 2) and fused[2] == pytest.approx(2 / 2 + 1 / 1)
+    assert rrf({"a": [1], "b": [2]}, weights={"a": 0.0}) == {2: pytest.approx(1 / 61)}
+    assert rrf({}) == {} and rrf({"a": []}) == {}
+
+
+# ---------------------------------------------------------------------------- parsing
+@pytest.mark.parametrize("question, predicates, answer_type, concepts", [
+    ("What drugs treat hypertension?", ["TREATS"], CHEMICAL, [HYPERTENSION[0]]),
+    ("side effects of amiodarone", ["CAUSES"], DISEASE, [AMIODARONE[0]]),
+    ("does warfarin interact with aspirin?", ["INTERACTS_WITH"], CHEMICAL, [WARFARIN[0], ASPIRIN[0]]),
+    # "related": any relation (predicates [] = all), between the two concepts
+    ("how is BRCA1 related to breast cancer?", [], None, [BRCA1[0], BREAST_CANCER[0]]),
+])
+def test_parse_example_questions(engine, question, predicates, answer_type, concepts):
+    parsed = engine.parse(question)
+    assert parsed.predicates == predicates
+    assert parsed.answer_type == answer_type
+    assert sorted(c.id for c in parsed.concepts) == sorted(concepts)
+    assert all(c.in_graph for c in parsed.concepts)
+
+
+def test_parse_with_a_recognizer_and_unknown_concepts(store):
+    def recognizer(text):
+        out = []
+        if "BRCA1" in text:
+            out.append(("BRCA1", BRCA1[0], "BRCA1", GENE))
+        if "xyzzyplasia" in text:
+            out.append(("xyzzyplasia", "MESH:D999999", "xyzzyplasia", DISEASE))
+        return out
+
+    engine = QueryEngine(store, recognizer=recognizer)
+    parsed = engine.parse("how is BRCA1 related to breast cancer?")
+    assert [c.id for c in parsed.concepts] == [BRCA1[0]] and parsed.concepts[0].type == GENE
+    unknown = engine.parse("What drugs treat xyzzyplasia?")
+    assert [(c.id, c.in_graph) for c in unknown.concepts] == [("MESH:D999999", False)]
+    assert unknown.predicates == ["TREATS"] and unknown.answer_type == CHEMICAL
+
+
+# ---------------------------------------------------------------------------- answers
+def test_ask_treats_returns_drugs_with_evidence(engine):
+    ans = engine.ask("What drugs treat hypertension?")
+    pairs = {(f.subject.id, f.predicate, f.object.id) for f in ans.facts}
+    assert pairs == {(LISINOPRIL[0], "TREATS", HYPERTENSION[0]), (AMLODIPINE[0], "TREATS", HYPERTENSION[0])}
+    assert all(f.evidence and f.evidence[0].doc_id == "1001" for f in ans.facts)
+    assert not ans.message
+
+
+def test_ask_side_effects_returns_diseases(engine):
+    ans = engine.ask("side effects of amiodarone")
+    assert {f.object.id for f in ans.facts} == {HYPOTHYROIDISM[0], FIBROSIS[0]}
+    assert all(f.predicate == "CAUSES" and f.subject.id == AMIODARONE[0] for f in ans.facts)
+
+
+def test_ask_interaction_and_relation_between_two_concepts(engine):
+    ans = engine.ask("does warfarin interact with aspirin?")
+    assert [(f.subject.id, f.predicate, f.object.id) for f in ans.facts] == [
+        (ASPIRIN[0], "INTERACTS_WITH", WARFARIN[0])]  # symmetric: stored with the smaller id first
+    rel = engine.ask("how is BRCA1 related to breast cancer?")
+    assert [(f.predicate, f.support) for f in rel.facts] == [("ASSOCIATED_WITH", 1)]
+    assert rel.paths and rel.paths[0].length == 1
+    assert rel.passages and rel.passages[0].doc_id == "1004"
+
+
+def test_ask_without_graph_support_says_so(engine):
+    ans = engine.ask("What drugs treat hypothyroidism?")
+    assert ans.facts == [] and "No supporting evidence" in ans.message
+    assert "No known concept" in engine.ask("What is the meaning of life?").message
+
+
+# ---------------------------------------------------------------------------- search
+def test_keyword_search_drops_stop_words(store):
+    from kg.sqlite_store import fts_query, query_terms
+
+    assert query_terms("What drugs can treat the hypertension?") == ["drugs", "treat", "hypertension"]
+    assert query_terms("what is it") == [] and fts_query("what is it") is None
+    assert fts_query("") is None and store.keyword_search("What is it?", k=3) == []
+    hits = store.keyword_search("what is the risk of bleeding with warfarin", k=5)
+    assert hits and hits[0].doc_id == "1003"
+
+
+def test_document_search_keyword_only(engine):
+    hits = engine.search("amiodarone hypothyroidism", k=5, level="document", methods=("keyword",))
+    assert hits[0].doc_id == "1002"
+    assert len({h.doc_id for h in hits}) == len(hits)
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+
+
+def test_document_search_hybrid_groups_sentences(dense_engine):
+    hits = dense_engine.search("BRCA1 breast cancer risk", k=3, level="document")
+    assert hits[0].doc_id == "1004" and "BRCA1" in hits[0].text
+    assert len({h.doc_id for h in hits}) == len(hits) <= 3
+    dense = dense_engine.search("hypertension treatment", k=4, level="document", methods=("dense",))
+    assert dense[0].doc_id == "1001"
+    sent = dense_engine.search("warfarin aspirin", k=2)
+    assert sent[0].doc_id == "1003" and sent[0].sentence_id == "1003#0"
+    with pytest.raises(ValueError, match="level"):
+        dense_engine.search("x", level="paragraph")
+
+
+def test_keyword_budget_skips_rows_with_only_frequent_words(store):
+    """Past the row budget, rows found keep their full-query BM25 score; rows with only some frequent words drop."""
+    plain = {p.uid: p.score for p in store.keyword_search("hypertension treat adults amiodarone", 10)}
+    store.KEYWORD_BUDGET = 3  # rows: adults 1, amiodarone 2, hypertension 2, treat 2
+    assert store._fts_match("sentences_fts", "hypertension treat adults amiodarone") == \
+        '"adults" OR "amiodarone" OR ("hypertension" AND "treat")'
+    pruned = store.keyword_search("hypertension treat adults amiodarone", 10)
+    assert pruned and all(p.score == pytest.approx(plain[p.uid]) for p in pruned)
+    assert {p.sentence_id for p in pruned} == {"1001#0", "1001#1", "1002#0", "1002#1"}
+    docs = dict(store.keyword_search_documents("hypertension treat adults amiodarone", 10))
+    assert set(docs) == {"1001", "1002"}
+    store.KEYWORD_BUDGET = 1
+    assert store._fts_match("sentences_fts", "hypertension treat") == '("hypertension" AND "treat")'
+    assert store._fts_match("sentences_fts", "amiodarone hypothyroidism") == '"hypothyroidism"'
