@@ -30,6 +30,12 @@ from nlp.extraction import Document, Extraction, sentence_uid
 from nlp.readers import Rejected, read_documents
 from retrieval.settings import Settings
 
+# OpenMP threads (torch, FAISS) that wait for work by spinning make a single query embedding
+# cost ~0.5 s of CPU instead of ~12 ms when the machine has more runnable threads than cores
+# (measured on a shared 2-core box: bench/query_latency.py): let them sleep instead, unless the
+# user chose a policy. Only effective before torch / FAISS start their OpenMP runtime.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 @dataclass
 class IngestReport:
