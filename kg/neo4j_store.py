@@ -25,12 +25,12 @@ import os
 import re
 import sqlite3
 import threading
-from collections import deque
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from kg import neo4j_queries as Q
 from kg import sqlite_store as _sqlite  # the words a keyword search looks for, and BM25 weights
 from kg.model import Concept, Evidence, Fact, GraphStats, Passage, Path, WriteStats
+from kg.paths import shortest_chains
 from kg.rows import DocumentRows, document_rows
 from kg.schema import PREDICATES
 from nlp.errors import BackendUnavailable, ConfigError, GraphStoreError
@@ -464,42 +464,7 @@ class Neo4jGraphStore:
         return [r["other"] for r in self._read(Q.NEIGHBOURS, "find paths", id=concept_id, cap=_NEIGHBOUR_CAP)]
 
     def paths(self, source_id: str, target_id: str, max_hops: int = 3, limit: int = 10) -> list[Path]:
-        # The same breadth-first search as SQLiteGraphStore.paths (all shortest chains over
-        # supported edges, either direction), so both backends return the same paths in order.
-        if source_id == target_id:
-            return []
-        parents: dict[str, list[str]] = {source_id: []}
-        frontier = deque([source_id])
-        depth = {source_id: 0}
-        found_depth = None
-        while frontier:
-            node = frontier.popleft()
-            d = depth[node]
-            if found_depth is not None and d >= found_depth or d >= max_hops:
-                continue
-            for nxt in self._neighbours(node):
-                if nxt not in depth:
-                    depth[nxt] = d + 1
-                    parents[nxt] = [node]
-                    frontier.append(nxt)
-                elif depth[nxt] == d + 1:
-                    parents[nxt].append(node)
-                if nxt == target_id:
-                    found_depth = d + 1
-        if target_id not in parents:
-            return []
-        chains: list[list[str]] = []
-
-        def walk(node: str, acc: list[str]) -> None:
-            if len(chains) >= limit:
-                return
-            if node == source_id:
-                chains.append([source_id, *acc])
-                return
-            for p in sorted(parents[node]):
-                walk(p, [node, *acc])
-
-        walk(target_id, [])
+        chains = shortest_chains(source_id, target_id, self._neighbours, max_hops=max_hops, limit=limit)
         return [Path(hops=[self._hop(a, b) for a, b in zip(chain, chain[1:])]) for chain in chains]
 
     def _hop(self, a: str, b: str) -> Fact:

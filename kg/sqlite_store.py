@@ -11,11 +11,11 @@ import json
 import re
 import sqlite3
 import threading
-from collections import deque
 from pathlib import Path as FsPath
 from typing import Any, Iterable, Sequence
 
 from kg.model import Concept, Evidence, Fact, GraphStats, Passage, Path, WriteStats
+from kg.paths import shortest_chains
 from kg.rows import document_rows
 from kg.schema import PREDICATES
 from nlp.errors import GraphStoreError
@@ -488,41 +488,7 @@ class SQLiteGraphStore:
         return [r[0] for r in rows]
 
     def paths(self, source_id: str, target_id: str, max_hops: int = 3, limit: int = 10) -> list[Path]:
-        if source_id == target_id:
-            return []
-        # Breadth-first search over supported edges (either direction); all shortest paths.
-        parents: dict[str, list[str]] = {source_id: []}
-        frontier = deque([source_id])
-        depth = {source_id: 0}
-        found_depth = None
-        while frontier:
-            node = frontier.popleft()
-            d = depth[node]
-            if found_depth is not None and d >= found_depth or d >= max_hops:
-                continue
-            for nxt in self._neighbours(node):
-                if nxt not in depth:
-                    depth[nxt] = d + 1
-                    parents[nxt] = [node]
-                    frontier.append(nxt)
-                elif depth[nxt] == d + 1:
-                    parents[nxt].append(node)
-                if nxt == target_id:
-                    found_depth = d + 1
-        if target_id not in parents:
-            return []
-        chains: list[list[str]] = []
-
-        def walk(node: str, acc: list[str]) -> None:
-            if len(chains) >= limit:
-                return
-            if node == source_id:
-                chains.append([source_id, *acc])
-                return
-            for p in sorted(parents[node]):
-                walk(p, [node, *acc])
-
-        walk(target_id, [])
+        chains = shortest_chains(source_id, target_id, self._neighbours, max_hops=max_hops, limit=limit)
         return [Path(hops=[self._hop(a, b) for a, b in zip(chain, chain[1:])]) for chain in chains]
 
     def _hop(self, a: str, b: str) -> Fact:
