@@ -31,6 +31,7 @@ from kg import neo4j_queries as Q
 from kg import sqlite_store as _sqlite  # the words a keyword search looks for, and BM25 weights
 from kg.model import Concept, Evidence, Fact, GraphStats, Passage, Path, WriteStats
 from kg.paths import shortest_chains
+from kg.store import fact_predicates
 from kg.rows import DocumentRows, document_rows
 from kg.schema import PREDICATES
 from nlp.errors import BackendUnavailable, ConfigError, GraphStoreError
@@ -448,10 +449,8 @@ class Neo4jGraphStore:
         limit: int = 50,
         evidence_limit: int = 5,
     ) -> list[Fact]:
-        if direction not in ("out", "in", "both"):
-            raise ValueError(f"direction must be out, in or both, not {direction!r}")
-        preds = [p for p in (predicates or PREDICATES) if p in PREDICATES]
-        if predicates and not preds:
+        preds = fact_predicates(direction, predicates)
+        if not preds:
             return []
         rows = self._read(
             Q.FACTS, "read facts", id=concept_id, predicates=preds, direction=direction, other_id=other_id,

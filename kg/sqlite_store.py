@@ -16,6 +16,7 @@ from typing import Any, Iterable, Sequence
 
 from kg.model import Concept, Evidence, Fact, GraphStats, Passage, Path, WriteStats
 from kg.paths import shortest_chains
+from kg.store import fact_predicates
 from kg.rows import document_rows
 from kg.schema import PREDICATES
 from nlp.errors import GraphStoreError
@@ -420,10 +421,8 @@ class SQLiteGraphStore:
         limit: int = 50,
         evidence_limit: int = 5,
     ) -> list[Fact]:
-        if direction not in ("out", "in", "both"):
-            raise ValueError(f"direction must be out, in or both, not {direction!r}")
-        preds = [p for p in (predicates or PREDICATES) if p in PREDICATES]
-        if predicates and not preds:
+        preds = fact_predicates(direction, predicates)
+        if not preds:
             return []
         clauses = []
         params: list[Any] = []

@@ -86,6 +86,20 @@ class GraphStore(Protocol):
         """Release connections/files."""
 
 
+def fact_predicates(direction: str, predicates: Sequence[str] | None) -> list[str]:
+    """Validate ``facts()`` arguments shared by every backend: the predicates to query (known ones
+    only; all when ``predicates`` is None; empty when none of those asked for exists).
+
+    Raises:
+        ValueError: ``direction`` is not out, in or both.
+    """
+    if direction not in ("out", "in", "both"):
+        raise ValueError(f"direction must be out, in or both, not {direction!r}")
+    from kg.schema import PREDICATES
+
+    return [p for p in (predicates or PREDICATES) if p in PREDICATES]
+
+
 BACKENDS = ("sqlite", "neo4j")
 
 
