@@ -236,7 +236,35 @@ def attach_dictionary(nlp: Language, dictionary) -> None:
 
 
 # ---------------------------------------------------------------------------- relations
-@Language.component("medkg_relations")
-def medkg_relations(doc: Doc) -> Doc:
-    doc._.relations = extract_relations(doc)
-    return doc
+class RelationExtractor:
+    """``doc._.relations``: the trained relation model (``data/models/medkg_rel``, loaded on the
+    first doc) when there is one, the trigger patterns otherwise (see :mod:`nlp.relations`).
+
+    ``model``: ``"auto"`` (the shipped model if present), ``"patterns"`` (never the model), or
+    a model folder.
+    """
+
+    def __init__(self, nlp: Language, name: str, model: str = "auto"):
+        self.name = name
+        self.model_path = model
+        self._model = None
+        self._loaded = False
+
+    @property
+    def model(self):
+        if not self._loaded:
+            from nlp.relation_model import load_model
+
+            self._model = None if self.model_path == "patterns" else load_model(
+                None if self.model_path == "auto" else self.model_path)
+            self._loaded = True
+        return self._model
+
+    def __call__(self, doc: Doc) -> Doc:
+        doc._.relations = extract_relations(doc, self.model)
+        return doc
+
+
+@Language.factory("medkg_relations", default_config={"model": "auto"})
+def medkg_relations(nlp: Language, name: str, model: str) -> RelationExtractor:
+    return RelationExtractor(nlp, name, model)

@@ -171,7 +171,7 @@ def to_extraction(document: Document, doc: Doc) -> Extraction:
         relations.append(Relation(predicate=r["predicate"], sentence=subj[0], subject=subj[1], object=obj[1],
                                   trigger=r["trigger"], confidence=r["confidence"], negated=r["negated"],
                                   uncertain=r["uncertain"], historical=r["historical"],
-                                  hypothetical=r["hypothetical"], family=r["family"], method="pattern"))
+                                  hypothetical=r["hypothetical"], family=r["family"], method=r.get("method", "pattern")))
     return Extraction(document=document, sentences=sentences, relations=relations)
 
 

@@ -1,16 +1,23 @@
-"""Sentence-level relations: the transparent trigger-pattern baseline.
+"""Sentence-level relations: the trained model when there is one, the trigger patterns otherwise.
 
-For each pair of entities in a sentence (at most ``max_tokens_between`` tokens apart) whose
-types a predicate allows, a trigger word between them (``resources/relation_triggers.json``)
-names the predicate; the entity types decide the direction (a Chemical CAUSES a Disease,
-whichever comes first in the sentence). When several triggers match, the one nearest the
-second entity wins ("X, used to treat Y, caused Z": X-Z is CAUSES).
+:func:`extract_relations` is what the ``medkg_relations`` component calls. With a trained model
+(``data/models/medkg_rel``, see :mod:`nlp.relation_model`) a classifier decides the predicate of
+each entity pair of a sentence (``method="model"``); without one, the transparent baseline below
+does (``method="pattern"``). Both share the assertion rules of :func:`relation_assertion`.
 
-A relation is *negated* (recorded as contradicting evidence) when a negation cue stands
-between the entities before the trigger ("X did not cause Y") or both entities are negated
-by ConText ("no evidence that X caused Y"); *uncertain* when a hedge stands between them
-("X may cause Y") or ConText marks an entity uncertain. Historical / hypothetical / family
-flags are inherited from the entities.
+The baseline: for each pair of entities in a sentence (at most ``max_tokens_between`` tokens
+apart) whose types a predicate allows, a trigger word between them
+(``resources/relation_triggers.json``) names the predicate; the entity types decide the
+direction (a Chemical CAUSES a Disease, whichever comes first in the sentence). When several
+triggers match, the one nearest the second entity wins ("X, used to treat Y, caused Z": X-Z is
+CAUSES). The triggers are also features of the trained model.
+
+Assertion of a relation: *negated* (recorded as contradicting evidence) when a negation cue
+stands between the entities before the trigger ("X did not cause Y") or ConText negated either
+argument ("no evidence that X caused Y", "after X, no Y was seen"); *uncertain* when a hedge
+stands between them or before them in the sentence ("X may cause Y", "these data suggest that
+X causes Y") or ConText marks an argument uncertain. Historical / hypothetical / family flags
+are inherited from the arguments.
 """
 from __future__ import annotations
 
@@ -20,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 
 from kg.schema import PREDICATES
 
@@ -54,39 +61,90 @@ def _rules() -> dict[str, Any]:
     }
 
 
-def _orient(predicate: str, a: Span, b: Span) -> tuple[Span, Span] | None:
-    """(subject, object) for the predicate given the entity types, or None if types don't fit."""
+def trigger_hits(between: str, window: str) -> list[tuple[str, str]]:
+    """``(predicate, "between" | "before")`` for every trigger group matching the text between
+    two entities, or the short window before the first one (nominal triggers)."""
+    rules = _rules()
+    out = [(p, "between") for p, rx in rules["between"].items() if rx.search(between)]
+    out += [(p, "before") for p, rx in rules["before"].items() if rx.search(window)]
+    return out
+
+
+def _orient(predicate: str, ta: str, tb: str) -> bool | None:
+    """True: a is the subject; False: b is; None: the types don't fit the predicate."""
     p = PREDICATES[predicate]
-    if a.label_ in p.subject_types and b.label_ in p.object_types:
-        return a, b  # for a same-type pair of a directed predicate, sentence order: agent first
-    if b.label_ in p.subject_types and a.label_ in p.object_types:
-        return b, a
+    if ta in p.subject_types and tb in p.object_types:
+        return True  # for a same-type pair of a directed predicate, sentence order: agent first
+    if tb in p.subject_types and ta in p.object_types:
+        return False
     return None
 
 
-def _closer_argument(doc: Doc, a: Span, b: Span, trigger_start: int) -> bool:
+def _closer_argument(view, a, b, trigger_start: int) -> bool:
     """True when an entity of a's type stands between a and the trigger: it, not a, is the
     argument ("L-arginine transport in cortisol-induced hypertension": cortisol, not arginine)."""
-    for e in doc.ents:
-        if e.start >= a.end and e.end_char <= trigger_start and e.start < b.start and e.label_ == a.label_:
+    for e in view.ents:
+        if e.start >= a.end and e.end <= trigger_start and e.start < b.start and e.label == a.label:
             return True
     return False
 
 
-def _classify(doc: Doc, a: Span, b: Span, sent: Span) -> dict[str, Any] | None:
+def _nearest_trigger(between: str, preds) -> tuple[int, str, str] | None:
+    """(end position in ``between``, predicate, trigger text) of the trigger nearest the second entity."""
     rules = _rules()
-    preds = PAIR_PREDICATES.get(frozenset({a.label_, b.label_}))
-    if not preds:
-        return None
-    between = doc.text[a.end_char:b.start_char]
-    best: tuple[int, str, str] | None = None  # (end position, predicate, trigger)
+    best = None
     for pred in preds:
-        for m in rules["between"][pred].finditer(between):
+        rx = rules["between"].get(pred)
+        if rx is None:
+            continue
+        for m in rx.finditer(between):
             if best is None or m.end() > best[0]:
                 best = (m.end(), pred, m.group())
-    trigger_pos = best[0] if best else 0
+    return best
+
+
+def relation_assertion(view, a, b, predicate: str | None) -> dict[str, Any]:
+    """Assertion flags (and trigger) of a relation between entities ``a`` and ``b`` (``a`` first).
+
+    Args:
+        view: a :class:`nlp.relation_model.DocView`.
+        a, b: its entities (:class:`nlp.relation_model.VEnt`) of one sentence.
+        predicate: the predicate whose trigger is looked for first (any trigger otherwise).
+
+    Returns:
+        ``{"trigger", "negated", "uncertain", "historical", "hypothetical", "family"}``.
+    """
+    rules = _rules()
+    between = view.text[a.end:b.start]
+    found = _nearest_trigger(between, [predicate] if predicate else []) or _nearest_trigger(between, rules["between"])
+    trigger_pos = found[0] if found else 0
+    cue_zone = between[:trigger_pos] if trigger_pos else between
+    sent = view.sents[a.sent]
+    lead = view.text[sent.start:a.start]  # "these data suggest that X causes Y"
+    negated = bool(rules["negation"].search(cue_zone)) or a.flags.get("negated", False) or b.flags.get("negated", False)
+    uncertain = (bool(rules["hedge"].search(between) or rules["hedge"].search(lead))
+                 or a.flags.get("uncertain", False) or b.flags.get("uncertain", False))
+    return {
+        "trigger": found[2] if found else "",
+        "negated": bool(negated),
+        "uncertain": bool(uncertain and not negated),
+        "historical": bool(a.flags.get("historical") or b.flags.get("historical")),
+        "hypothetical": bool(a.flags.get("hypothetical") or b.flags.get("hypothetical")),
+        "family": bool(a.flags.get("family") or b.flags.get("family")),
+    }
+
+
+def _classify(view, a, b) -> dict[str, Any] | None:
+    """The trigger-pattern decision for one pair (``a`` first in the sentence), or None."""
+    rules = _rules()
+    preds = PAIR_PREDICATES.get(frozenset({a.label, b.label}))
+    if not preds:
+        return None
+    between = view.text[a.end:b.start]
+    best = _nearest_trigger(between, preds)
+    sent = view.sents[a.sent]
     if best is None and len(between.split()) <= 6:
-        window = doc.text[max(sent.start_char, a.start_char - 40):a.start_char]
+        window = view.text[max(sent.start, a.start - 40):a.start]
         for pred in preds:
             m = None
             for m in rules["before"].get(pred, _NEVER).finditer(window):
@@ -97,45 +155,67 @@ def _classify(doc: Doc, a: Span, b: Span, sent: Span) -> dict[str, Any] | None:
     if best is None:
         return None
     end_pos, pred, trigger = best
-    if end_pos and _closer_argument(doc, a, b, a.end_char + end_pos - len(trigger)):
+    if end_pos and _closer_argument(view, a, b, a.end + end_pos - len(trigger)):
         return None
-    oriented = _orient(pred, a, b)
-    if oriented is None:
+    a_subject = _orient(pred, a.label, b.label)
+    if a_subject is None:
         return None
-    subj, obj = oriented
-    n_between = max(0, b.start - a.end)
-    cue_zone = between[:trigger_pos] if trigger_pos else between
-    negated = bool(rules["negation"].search(cue_zone)) or (a._.is_negated and b._.is_negated)
-    lead = doc.text[sent.start_char:a.start_char]  # "these data suggest that X causes Y"
-    uncertain = (bool(rules["hedge"].search(between) or rules["hedge"].search(lead))
-                 or a._.is_uncertain or b._.is_uncertain)
-    return {
-        "predicate": pred,
-        "subject": subj,
-        "object": obj,
-        "trigger": trigger,
-        "confidence": round(max(0.3, 0.9 - 0.02 * n_between), 3),
-        "negated": negated,
-        "uncertain": uncertain and not negated,
-        "historical": bool(a._.is_historical or b._.is_historical),
-        "hypothetical": bool(a._.is_hypothetical or b._.is_hypothetical),
-        "family": bool(a._.is_family or b._.is_family),
-    }
+    n_between = len(re.findall(r"\w+|[^\w\s]", between))
+    flags = relation_assertion(view, a, b, pred)
+    flags["trigger"] = trigger
+    subj, obj = (a, b) if a_subject else (b, a)
+    return {"predicate": pred, "subject": subj, "object": obj,
+            "confidence": round(max(0.3, 0.9 - 0.02 * n_between), 3), **flags}
 
 
-def extract_relations(doc: Doc) -> list[dict[str, Any]]:
-    """Relations of a processed doc: dicts with ``subject``/``object`` entity Spans and flags."""
-    rules = _rules()
+def pattern_predicate(view, a, b) -> str | None:
+    """The baseline's predicate for a pair, ignoring polarity (a feature of the trained model)."""
+    rel = _classify(view, a, b)
+    return rel["predicate"] if rel else None
+
+
+def pattern_relations(view) -> list[dict[str, Any]]:
+    """The trigger-pattern baseline over a :class:`~nlp.relation_model.DocView`."""
+    max_between = _rules()["max_tokens_between"]
     out = []
-    for sent in doc.sents:
-        ents = [e for e in sent.ents]
-        for i, a in enumerate(ents):
-            for b in ents[i + 1:]:
-                if b.start - a.end > rules["max_tokens_between"]:
-                    break
-                if a._.concept_id and a._.concept_id == b._.concept_id:
-                    continue
-                rel = _classify(doc, a, b, sent)
-                if rel is not None:
-                    out.append(rel)
+    for i, j in _pattern_pairs(view, max_between):
+        rel = _classify(view, view.ents[i], view.ents[j])
+        if rel is not None:
+            rel["subject"], rel["object"] = rel["subject"].ref, rel["object"].ref
+            rel["method"] = "pattern"
+            out.append(rel)
     return out
+
+
+def _pattern_pairs(view, max_between: int) -> list[tuple[int, int]]:
+    by_sent: dict[int, list[int]] = {}
+    for i, e in enumerate(view.ents):
+        by_sent.setdefault(e.sent, []).append(i)
+    out = []
+    for idx in by_sent.values():
+        for k, i in enumerate(idx):
+            a = view.ents[i]
+            for j in idx[k + 1:]:
+                b = view.ents[j]
+                if len(re.findall(r"\w+|[^\w\s]", view.text[a.end:b.start])) > max_between:
+                    break
+                if a.ids and a.ids == b.ids:
+                    continue
+                out.append((i, j))
+    return out
+
+
+def extract_relations(doc: Doc, model=None) -> list[dict[str, Any]]:
+    """Relations of a processed doc: dicts with ``predicate``, ``subject``/``object`` entity
+    Spans, ``trigger``, ``confidence``, the assertion flags and ``method`` ("model" | "pattern").
+
+    Args:
+        doc: a Doc with sentences, entities (with ``concept_id``) and ConText flags.
+        model: a :class:`nlp.relation_model.RelationModel`; ``None`` uses the trigger patterns.
+    """
+    from nlp.relation_model import view_from_doc
+
+    view = view_from_doc(doc)
+    if model is not None:
+        return model.sentence_relations(view)
+    return pattern_relations(view)
