@@ -203,6 +203,8 @@ class SQLiteGraphStore:
         except sqlite3.Error as e:
             raise GraphStoreError(f"Cannot open graph database {self.path}: {e}") from e
         self._lock = threading.RLock()
+        self._row_counts: dict[tuple[str, str], int] = {}  # (table, word) -> rows (see _counts)
+        self._counts_version: int | None = None
         self._db.row_factory = sqlite3.Row
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -271,6 +273,7 @@ class SQLiteGraphStore:
                 stats.mentions += len(rows.mentions)
                 stats.evidence += len(rows.evidence)
             self._recompute(db, edge_keys, concept_ids)
+        self._row_counts.clear()  # after the commit: this connection's own commits leave data_version as it is
         return stats
 
     def _insert(self, db: sqlite3.Connection, rows) -> None:
@@ -336,6 +339,7 @@ class SQLiteGraphStore:
         with self._lock, self._transaction() as db:
             uids, keys, cids = self._delete_documents(db, list(dict.fromkeys(doc_ids)))
             self._recompute(db, keys, cids)
+        self._row_counts.clear()  # after the commit: this connection's own commits leave data_version as it is
         return uids
 
     class _Tx:
@@ -499,28 +503,56 @@ class SQLiteGraphStore:
     # in a million sentences would cost ~0.1 s; counting a word's rows costs ~0.04 us a row.
     KEYWORD_BUDGET = 10_000
 
-    def _fts_match(self, table: str, text: str) -> str | None:
+    def _fts_match(self, table: str, text: str, k: int = 10) -> str | None:
         """The FTS5 query for ``text`` on ``table``: :func:`fts_query`, or :func:`budget_plan`'s
-        cheaper equivalent when the words match more than ``KEYWORD_BUDGET`` rows together."""
+        cheaper near-equivalent when the words match more than ``KEYWORD_BUDGET`` rows together.
+
+        The frequent words' AND group is dropped when it alone matches more than the budget and
+        some words are searched alone (words that stem alike, "hypertension"/"hypertensive", make
+        an AND no smaller than one of them); the plain OR query is used after all when the plan
+        would find fewer than ``k`` rows.
+        """
         words = query_terms(text)
         if not words:
             return None
         quote = {w: '"' + w.replace('"', '""') + '"' for w in words}
+        plain = " OR ".join(quote[w] for w in words)
         if len(quote) == 1:
-            return " OR ".join(quote[w] for w in words)
-        count = f"SELECT count(*) FROM {table} WHERE {table} MATCH ?"
-        rows = {w: self._db.execute(count, (q,)).fetchone()[0] for w, q in quote.items()}
+            return plain
+        rows = self._counts(table, quote)
         alone, together = budget_plan(words, rows, self.KEYWORD_BUDGET)
+        if not together:
+            return " OR ".join(quote[w] for w in alone)
         parts = [quote[w] for w in alone]
-        if together:
-            parts.append("(" + " AND ".join(quote[w] for w in together) + ")")
-        return " OR ".join(parts)
+        found = sum(rows[w] for w in dict.fromkeys(alone))
+        group = "(" + " AND ".join(quote[w] for w in together) + ")"
+        in_group = self._counts(table, {group: group})[group]
+        if not alone or in_group <= self.KEYWORD_BUDGET:
+            parts.append(group)
+            found += in_group
+        return " OR ".join(parts) if found >= k else plain
+
+    def _counts(self, table: str, quoted: dict[str, str]) -> dict[str, int]:
+        """Rows of ``table`` holding each word, cached until the database changes (frequent words,
+        the costly ones to count, recur from query to query)."""
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]  # changes on other connections' commits
+        if version != self._counts_version or len(self._row_counts) > 100_000:
+            self._row_counts.clear()
+            self._counts_version = version
+        out = {}
+        for w, q in quoted.items():
+            key = (table, w)
+            if key not in self._row_counts:
+                self._row_counts[key] = self._db.execute(
+                    f"SELECT count(*) FROM {table} WHERE {table} MATCH ?", (q,)).fetchone()[0]
+            out[w] = self._row_counts[key]
+        return out
 
     def keyword_search(self, query: str, k: int = 10) -> list[Passage]:
         if k <= 0:
             return []
         with self._lock:
-            q = self._fts_match("sentences_fts", query)
+            q = self._fts_match("sentences_fts", query, k)
             if q is None:
                 return []
             # Rank inside the full-text index first, join the top k only.
@@ -545,7 +577,7 @@ class SQLiteGraphStore:
         if k <= 0:
             return []
         with self._lock:
-            q = self._fts_match("documents_fts", query)
+            q = self._fts_match("documents_fts", query, k)
             if q is None:
                 return []
             rows = self._db.execute(

@@ -3,7 +3,9 @@
 Every fact in an :class:`Answer` carries the sentences (with document ids) that support it;
 negated evidence never counts as support and is only shown with ``include_negated``.
 Passages come from dense (FAISS) and keyword (FTS5 / Neo4j full-text) search plus a
-concept-expanded keyword query, fused by weighted reciprocal rank fusion.
+concept-expanded keyword query, fused by weighted reciprocal rank fusion; document-level
+search (:meth:`QueryEngine.search_documents`) fuses document rankings instead (BM25 over whole
+documents, dense sentence scores summed per document, pseudo-relevance feedback in the hybrid).
 
 Thread-safe for reads: a service can hold one engine and answer many requests.
 """
@@ -12,6 +14,8 @@ from __future__ import annotations
 import math
 import re
 import threading
+from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -53,13 +57,6 @@ me tell show list give""".split())
 
 # Function words left out of feedback words: the keyword search's stop words and a few more.
 _FEEDBACK_STOP = _STOP | STOP_WORDS | set("""using used use however although""".split())
-
-
-def _counts(words: list[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for w in words:
-        out[w] = out.get(w, 0) + 1
-    return out
 
 
 @dataclass
@@ -140,6 +137,7 @@ class QueryEngine:
         self.recognizer = recognizer
         self.weights = weights or {"dense": 1.0, "keyword": 1.0, "concept": 1.0}
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------ understanding
     def parse(self, question: str) -> ParsedQuestion:
@@ -266,16 +264,16 @@ class QueryEngine:
             raise ValueError(f"level must be sentence or document, not {level!r}")
         depth = max(50, k * 5)
         rankings: dict[str, list[int]] = {}
+        dense = self._dense_async(text, depth) if "dense" in methods else None
         if "keyword" in methods:
             rankings["keyword"] = [p.uid for p in self.store.keyword_search(text, depth)]
-        if "dense" in methods:
-            hits = self._dense(text, depth)
-            if hits is not None:
-                rankings["dense"] = [u for u, _ in hits]
         if "concept" in methods and concepts:
-            expanded = self._expanded(concepts)
+            expanded = self._expanded(concepts, text)
             if expanded:
                 rankings["concept"] = [p.uid for p in self.store.keyword_search(expanded, depth)]
+        hits = dense.result() if dense is not None else None
+        if hits is not None:
+            rankings["dense"] = [u for u, _ in hits]
         fused = rrf(rankings, self.weights, k=self.rrf_k)
         ranked = sorted(fused, key=lambda u: (-fused[u], u))
         out = self.store.passages(ranked[:k])
@@ -306,8 +304,9 @@ class QueryEngine:
 
         With both ``dense`` and ``keyword`` (hybrid), the keyword query is expanded by pseudo
         relevance feedback before the final fusion: the ``prf_docs`` best documents of a first
-        fusion give ``prf_terms`` words (frequent in them, rare among the sentences dense search
-        returned), added to the query's own words (which count ``prf_query_weight`` times).
+        fusion that the keyword search also found give ``prf_terms`` words (frequent in them, rare
+        among the sentences dense search returned), added to the query's own words (which count
+        ``prf_query_weight`` times).
 
         The passage shown for a document is its sentence closest to the query (dense), else its
         best keyword sentence, else its first sentence; ``score`` is the fused document score.
@@ -316,8 +315,15 @@ class QueryEngine:
         rankings: dict[str, list[str]] = {}
         best_sentence: dict[str, int] = {}
         neighbours: list[str] = []  # texts of the dense sentence hits (background for feedback)
-        if "dense" in methods:
-            hits = self._dense(text, max(self.doc_sentence_depth, 10 * k))
+        dense = self._dense_async(text, max(self.doc_sentence_depth, 10 * k)) if "dense" in methods else None
+        if "keyword" in methods:
+            rankings["keyword"] = [d for d, _ in self._keyword_documents(text, fetch)]
+        if "concept" in methods and concepts:
+            expanded = self._expanded(concepts, text)
+            if expanded:
+                rankings["concept"] = [d for d, _ in self._keyword_documents(expanded, fetch)]
+        if dense is not None:
+            hits = dense.result()
             if hits is not None:
                 per_doc, neighbours = self._documents_of(hits)
                 scores: dict[str, float] = {}
@@ -326,15 +332,10 @@ class QueryEngine:
                                          enumerate(sims[:self.doc_dense_top]))
                     best_sentence[doc_id] = sims[0][0]
                 rankings["dense"] = sorted(scores, key=lambda d: (-scores[d], d))[:fetch]
-        if "keyword" in methods:
-            rankings["keyword"] = [d for d, _ in self._keyword_documents(text, fetch)]
-        if "concept" in methods and concepts:
-            expanded = self._expanded(concepts)
-            if expanded:
-                rankings["concept"] = [d for d, _ in self._keyword_documents(expanded, fetch)]
         if self.prf_docs > 0 and rankings.get("dense") and rankings.get("keyword"):
             first = rrf(rankings, self.weights, k=self.rrf_k)
-            feedback = sorted(first, key=lambda d: (-first[d], d))[:self.prf_docs]
+            matched = set(rankings["keyword"])  # feedback only from documents holding a query word
+            feedback = [d for d in sorted(first, key=lambda d: (-first[d], d)) if d in matched][:self.prf_docs]
             expanded = self._feedback_query(text, feedback, neighbours)
             if expanded:
                 rankings["keyword"] = [d for d, _ in self._keyword_documents(expanded, fetch)]
@@ -377,7 +378,7 @@ class QueryEngine:
             words = self._content_words(doc_text)
             if not words:
                 continue
-            for w, n in _counts(words).items():
+            for w, n in Counter(words).items():
                 weight[w] = weight.get(w, 0.0) + n / len(words)
         own = set(self._WORD.findall(text.lower()))
         candidates = [w for w in sorted(weight, key=lambda w: (-weight[w], w))[:40] if w not in own]
@@ -404,6 +405,16 @@ class QueryEngine:
                 "prf_docs": self.prf_docs, "prf_terms": self.prf_terms, "prf_query_weight": self.prf_query_weight,
                 "title_weight": getattr(self.store, "TITLE_WEIGHT", None),
                 "keyword_budget": getattr(self.store, "KEYWORD_BUDGET", None)}
+
+    def _dense_async(self, text: str, depth: int) -> Future | None:
+        """:meth:`_dense` in a worker thread (None without an index): the query embedding and
+        FAISS release the GIL, and so does SQLite, so dense and keyword search overlap."""
+        if self.index is None or self.embedder is None:
+            return None
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="medkg-dense")
+        return self._pool.submit(self._dense, text, depth)
 
     def _dense(self, text: str, depth: int) -> list[tuple[int, float]] | None:
         """(uid, cosine) of the nearest sentences, or None without an index/embedder."""
@@ -433,12 +444,27 @@ class QueryEngine:
             seen.setdefault(p.doc_id, p.score)
         return list(seen.items())[:k]
 
-    def _expanded(self, concepts: list[QuestionConcept]) -> str:
+    def _expanded(self, concepts: list[QuestionConcept], question: str = "") -> str:
+        """The concepts' names and their most frequent synonyms, as one keyword query (each word once).
+
+        Synonyms shorter than 4 characters (``HT``, ``MI``, ``ASA``, ``Li``) are left out: as free
+        words they match unrelated text. When every word is already in ``question`` (or shares its
+        first five letters with a question word: ``hypertensive``/``hypertension``) the ranking
+        would repeat the keyword ranking, and "" is returned.
+        """
         names: list[str] = []
         for c in concepts:
             full = self.store.concept(c.id)
-            names += [full.name] + full.synonyms[:5] if full else [c.name]
-        return " ".join(dict.fromkeys(n for n in names if n))
+            if full is None:
+                names.append(c.name)
+                continue
+            names.append(full.name)
+            names += [s for s in full.synonyms if len(s) >= 4][:3]
+        words = list(dict.fromkeys(w for n in names for w in self._WORD.findall(n.lower())))
+        asked = {w[:5] for w in self._WORD.findall(question.lower())}
+        if question and all(w[:5] in asked for w in words):
+            return ""
+        return " ".join(words)
 
     def explain(self, a: str, b: str, max_hops: int = 3, limit: int = 5) -> tuple[list[QuestionConcept], list[Path]]:
         """Paths (with evidence) connecting two concepts given by name or id."""

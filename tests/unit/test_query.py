@@ -208,15 +208,46 @@ def test_document_search_hybrid_groups_sentences(dense_engine):
 
 def test_keyword_budget_skips_rows_with_only_frequent_words(store):
     """Past the row budget, rows found keep their full-query BM25 score; rows with only some frequent words drop."""
-    plain = {p.uid: p.score for p in store.keyword_search("hypertension treat adults amiodarone", 10)}
+    q = "hypertension treat adults amiodarone"
+    plain = {p.uid: p.score for p in store.keyword_search(q, 10)}
     store.KEYWORD_BUDGET = 3  # rows: adults 1, amiodarone 2, hypertension 2, treat 2
-    assert store._fts_match("sentences_fts", "hypertension treat adults amiodarone") == \
-        '"adults" OR "amiodarone" OR ("hypertension" AND "treat")'
-    pruned = store.keyword_search("hypertension treat adults amiodarone", 10)
-    assert pruned and all(p.score == pytest.approx(plain[p.uid]) for p in pruned)
+    assert store._fts_match("sentences_fts", q, k=4) == '"adults" OR "amiodarone" OR ("hypertension" AND "treat")'
+    pruned = store.keyword_search(q, 4)
+    assert all(p.score == pytest.approx(plain[p.uid]) for p in pruned)
     assert {p.sentence_id for p in pruned} == {"1001#0", "1001#1", "1002#0", "1002#1"}
-    docs = dict(store.keyword_search_documents("hypertension treat adults amiodarone", 10))
-    assert set(docs) == {"1001", "1002"}
+    assert set(dict(store.keyword_search_documents(q, 2))) == {"1001", "1002"}
+    # a plan that could not fill k rows falls back to the plain OR query
+    assert store._fts_match("sentences_fts", q, k=6) == '"hypertension" OR "treat" OR "adults" OR "amiodarone"'
     store.KEYWORD_BUDGET = 1
-    assert store._fts_match("sentences_fts", "hypertension treat") == '("hypertension" AND "treat")'
-    assert store._fts_match("sentences_fts", "amiodarone hypothyroidism") == '"hypothyroidism"'
+    assert store._fts_match("sentences_fts", "hypertension treat", k=1) == '("hypertension" AND "treat")'
+    assert store._fts_match("sentences_fts", "amiodarone hypothyroidism", k=1) == '"hypothyroidism"'
+
+
+def test_feedback_query_adds_words_of_the_feedback_documents(dense_engine):
+    eng = dense_engine
+    neighbours = [p.text for p in eng.store.passages(eng.store.sentence_uids())]
+    q = eng._feedback_query("amiodarone toxicity", ["1002"], neighbours)
+    words = q.split()
+    assert words[:6] == ["amiodarone", "toxicity"] * 3  # the query's own words weigh prf_query_weight times
+    added = words[6:]
+    assert added and "hypothyroidism" in added and "amiodarone" not in added
+    assert len(added) <= eng.prf_terms and not {"the", "with", "is"} & set(added)
+    assert eng._feedback_query("x", [], neighbours) is None
+    texts = eng._document_texts(["1003", "1004"])
+    assert texts["1003"].startswith("Warfarin interacts") and "BRCA1" in texts["1004"]
+
+
+def test_document_search_without_feedback_is_plain_fusion(dense_engine):
+    with_prf = dense_engine.search("amiodarone hypothyroidism", k=4, level="document")
+    dense_engine.prf_docs = 0
+    without = dense_engine.search("amiodarone hypothyroidism", k=4, level="document")
+    assert with_prf[0].doc_id == without[0].doc_id == "1002"
+
+
+def test_concept_query_skips_what_the_question_already_says(store):
+    from retrieval.query import QuestionConcept
+
+    eng = QueryEngine(store)
+    c = QuestionConcept(id=BREAST_CANCER[0], name="breast cancer", type=DISEASE, text="breast cancer")
+    assert eng._expanded([c], "breast cancer risk") == ""  # nothing the keyword ranking lacks
+    assert eng._expanded([c]) == "breast cancer"
