@@ -25,10 +25,36 @@ _SUBTOKEN = re.compile(r"\w+|[^\w\s]")
 
 
 # ---------------------------------------------------------------------------- sentences
+# Abbreviations whose period does not end a sentence before a number or a bracket ("Fig. 2",
+# "No. 5", "vs. 12%"); titles, before anything ("Dr. Smith"). A lower-case next word never starts one.
+NO_BREAK_BEFORE_NUMBER = frozenset("""
+fig figs tab ref refs eq eqs no nos vol approx ca cf vs e.g i.e et al resp incl excl
+jan feb mar apr jun jul aug sep sept oct nov dec
+""".split())
+TITLES = frozenset("dr mr mrs ms prof st sr jr".split())
+
+
 @Language.component("medkg_sentences")
 def medkg_sentences(doc: Doc) -> Doc:
-    """Start a sentence after every line break (note lines, section headers, list items)
-    and at the start of the abstract (``doc.user_data["title_end"]``): titles often lack a period."""
+    """Correct the sentencizer's starts, then force starts at line breaks and after the title.
+
+    The sentencizer starts a sentence after every ``.``; tokenizers that split ``43.25`` into
+    ``43 . 25`` (the trained NER's) or leave ``e.g.``/``Fig.`` as word + period would cut
+    numbers and abbreviations in two. A start is withdrawn when the period is glued to the
+    next token (no whitespace: a decimal or an inner period), when the word before the period
+    is a known abbreviation, or when the next word starts in lower case. Then a sentence
+    starts after every line break (note lines, section headers, list items) and at the start
+    of the abstract (``doc.user_data["title_end"]``): titles often lack a period.
+    """
+    for i in range(1, len(doc)):
+        tok = doc[i]
+        if not tok.is_sent_start:
+            continue
+        prev = doc[i - 1]
+        if prev.text == "." and (not prev.whitespace_ or _no_break(doc[i - 2] if i >= 2 else None, tok)):
+            tok.is_sent_start = False
+        elif prev.text.endswith(".") and len(prev) > 1 and _no_break(prev, tok):
+            tok.is_sent_start = False
     title_end = doc.user_data.get("title_end")
     for i, tok in enumerate(doc[:-1]):
         nxt = doc[i + 1]
@@ -38,6 +64,17 @@ def medkg_sentences(doc: Doc) -> Doc:
             elif i + 2 < len(doc):
                 doc[i + 2].is_sent_start = True
     return doc
+
+
+def _no_break(word, nxt) -> bool:
+    """No sentence start at ``nxt`` after ``word`` + period."""
+    first = nxt.text[:1]
+    if first.islower():
+        return True
+    if word is None:
+        return False
+    w = word.text.lower().rstrip(".")
+    return w in TITLES or (w in NO_BREAK_BEFORE_NUMBER and (first.isdigit() or first in "(["))
 
 
 def add_entities(existing: list[Span], candidates: list[Span]) -> list[Span]:
