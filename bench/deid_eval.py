@@ -6,7 +6,12 @@ split into ``dev`` and ``test`` halves before any rule was written; rules were t
 first test measurement (191/194 = 98.5%, 1 negative control changed) exposed misses that were
 then fixed, so a third split, ``holdout`` (64 cases), was written before those fixes; its first
 measurement was 90/95 = 94.7%. Both first numbers are the honest held-out ones; later runs of
-either split measure fixes made after looking at them.
+either split measure fixes made after looking at them. Because every split so far reached 99% only
+after tuning on it, a fourth set, ``holdout2`` (``tests/fixtures/phi_cases_holdout2.jsonl``, 187
+cases: non-Anglo, hyphenated and common-word names, initials, nicknames; dates and date-times in
+many shapes; ages 90-110 in words; international phones; lettered MRNs, member and serial numbers;
+PO boxes and foreign addresses; IPv6; 40 negative controls with eponyms and doses) was written and
+committed before deid was ever run on it; its first measurement is the unseen recall.
 
 - Recall: a planted identifier is *caught* when none of its key tokens survives, i.e. every key
   token is covered by a replaced span (key tokens: name words of >= 2 letters without titles;
@@ -24,8 +29,8 @@ either split measure fixes made after looking at them.
 
 Usage::
 
-    python bench/deid_eval.py [results/deid.json] [--split test|dev|holdout|all]
-        [--cases tests/fixtures/phi_cases.jsonl] [--datasets ../shared/datasets] [--aci-split valid|train]
+    python bench/deid_eval.py [results/deid.json] [--split test|dev|holdout|holdout2|all]
+        [--cases FILE ...] [--datasets ../shared/datasets] [--aci-split valid|train]
 """
 from __future__ import annotations
 
@@ -48,6 +53,7 @@ from nlp.deid import PHI_TYPES, deidentify  # noqa: E402
 TITLES = {"dr", "mr", "mrs", "ms", "miss", "mx", "prof", "md", "do", "rn", "np", "phd", "pa", "mister", "doctor"}
 NUMBER_WORDS = re.compile(r"(?i)ninety|hundred|one|two|three|four|five|six|seven|eight|nine")
 WORD = re.compile(r"[^\W_]+")
+DEFAULT_CASES = (REPO / "tests" / "fixtures" / "phi_cases.jsonl", REPO / "tests" / "fixtures" / "phi_cases_holdout2.jsonl")
 
 
 def key_tokens(phi: dict) -> list[tuple[int, int]]:
@@ -87,9 +93,11 @@ def score_case(case: dict, result) -> dict:
     return {"phi": per, "keep_broken": keep_broken}
 
 
-def load_cases(path: Path, split: str) -> list[dict]:
-    with open(path, encoding="utf-8") as fh:
-        rows = [json.loads(line) for line in fh if line.strip()]
+def load_cases(paths: Path | list[Path], split: str) -> list[dict]:
+    rows = []
+    for path in [paths] if isinstance(paths, Path) else paths:
+        with open(path, encoding="utf-8") as fh:
+            rows += [json.loads(line) for line in fh if line.strip()]
     return [r for r in rows if split == "all" or r["split"] == split]
 
 
@@ -229,14 +237,15 @@ def evaluate_notes(datasets: Path, split: str, limit: int = 20) -> dict | None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="De-identification benchmark (planted PHI recall, false positives).")
     ap.add_argument("json_out", nargs="?", help="write results as JSON here")
-    ap.add_argument("--cases", default=str(REPO / "tests" / "fixtures" / "phi_cases.jsonl"))
-    ap.add_argument("--split", default="test", choices=("test", "dev", "holdout", "all"))
+    ap.add_argument("--cases", nargs="+", default=[str(p) for p in DEFAULT_CASES],
+                    help="case files (JSONL); default: phi_cases.jsonl and phi_cases_holdout2.jsonl")
+    ap.add_argument("--split", default="test", choices=("test", "dev", "holdout", "holdout2", "all"))
     ap.add_argument("--datasets", default=None, help="folder with clinical_notes/ (default: ../shared/datasets)")
     ap.add_argument("--aci-split", default="valid", choices=("valid", "train"))
     ap.add_argument("--show-misses", action="store_true", help="print every miss and false positive to stderr")
     args = ap.parse_args(argv)
 
-    planted = evaluate_planted(load_cases(Path(args.cases), args.split))
+    planted = evaluate_planted(load_cases([Path(c) for c in args.cases], args.split))
     datasets = Path(args.datasets) if args.datasets else None
     if datasets is None:
         for cand in (REPO / "shared" / "datasets", REPO.parent / "shared" / "datasets"):
