@@ -49,7 +49,17 @@ Measured with ``bench/deid_eval.py`` on a planted-PHI set (``tests/fixtures/phi_
 386 note-like cases, 483 planted identifiers, 72 negative controls; splits dev / test / holdout
 written before the rules they score). First measurement of each held-out split, before fixing
 what it missed: test 191/194 (98.5%), holdout 94.7% (90/95); after those fixes every split scores
->= 98.9% and no negative control changes, but those are no longer held-out numbers. On the 20
+>= 98.9% and no negative control changes, but those are no longer held-out numbers. A fourth set,
+``holdout2`` (``phi_cases_holdout2.jsonl``: 187 cases, 251 identifiers, 40 negative controls, written
+and committed before this module ever ran on it), measured the rules as they stood on unseen text:
+207/251 = 82.5% (names 83.8%, dates 69.2%, addresses 63.2%, IDs 84.4%; no negative control
+changed). Its misses were fixed with general rules: accent folding (``_fold``, same length, so
+"María" / "Gonçalves" reach the lexicons), clock times joined to dates, m/d next to a weekday or a
+time, hyphenated digit-group and masked-SSN identifiers, unit-first / route-number / UK and Canadian
+/ "Rue X" / unnumbered-street addresses, and name cues (nicknames, "her name is", "message from",
+user names, "HCP X", "Mother Rosa died", "Pt Summer Winters"). After them: holdout2 251/251, all
+splits 733/734, 0 of 112 negative controls changed; 2602 MTS-Dialog texts and 87 ACI-Bench notes
+gain only two replaced spans (two street names) and lose none. On the 20
 ACI-Bench validation notes the 40 replaced spans are all names, dates or places, and 1 replaced
 word is a clinical term that is not also a person name. A rules system misses what its rules do
 not anticipate: a bare given name that is also a common word, with no cue ("Hana states"), is the
@@ -256,6 +266,7 @@ def _patterns() -> dict[str, re.Pattern]:
         r"dea(?:\s*(?:number|no\.?|#|registration))?|npi|upin|"
         r"(?:driver'?s?\s+)?licen[cs]e(?:\s*(?:number|no\.?|#))?|passport(?:\s*(?:number|no\.?|#))?|"
         r"(?:device\s+)?serial(?:\s*(?:number|no\.?|#))?|device\s+(?:id|identifier)|vin|"
+        r"(?:license\s+)?plate(?:\s*(?:number|no\.?|#))?|tag\s*(?:number|no\.?|#)|"
         r"certificate(?:\s*(?:number|no\.?|#))?|badge(?:\s*(?:number|no\.?|#))?|"
         r"(?:patient|pt|interpreter|employee|staff|student|member|person|person's|unique|national)\s+(?:id|identifier|number)|"
         r"id\s*(?:number|no\.?|#)|identifier|id|ident)")
@@ -263,6 +274,12 @@ def _patterns() -> dict[str, re.Pattern]:
         r"(?i:\b" + id_labels + r")\s*(?:[:#=]|\bis\b|\bwas\b)?\s*(?:#\s*)?\(?"
         r"((?:\d{3}\s\d{2}\s\d{4})|(?=[A-Za-z0-9\-]*\d)[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\s\d{1,3}(?=\s*(?:[,;]|$)))?)(?![\w\-/])", re.M)
     P["ssn"] = re.compile(_NB + r"\d{3}-\d{2}-\d{4}" + _NA)
+    # "***-**-7781", "xxx-xx-4421": the visible digits of a masked SSN
+    P["ssn_masked"] = re.compile(r"(?<![\w*#•])[*xX#•]{3}[\s\-]?[*xX#•]{2}[\s\-]?(\d{4})(?![\w\-])")
+    # an SSN-shaped number (also with spaces or none) shortly after "SSN" / "social security"
+    P["ssn_ctx"] = re.compile(r"(?i:\b(?:ssn|ss\s*#|social\s+security)\b[^\n\d]{0,40}?)(?<![\d\-])(\d{3}[\s\-]?\d{2}[\s\-]?\d{4})(?![\w\-])")
+    # digit groups joined by hyphens: "000452219-001", "2021-004417" (not dates, phones, ranges)
+    P["digit_groups"] = re.compile(r"(?<![\w\-./])\d+(?:-\d+)+(?![\w\-]|\.\d)")
     P["alnum_id"] = re.compile(
         r"(?<![\w\-./])(?=[A-Za-z0-9\-]*[A-Za-z])(?=(?:[A-Za-z\-]*\d){5})[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*(?![\w\-]|\.\d)")
     P["long_digits"] = re.compile(r"(?<![\w.,$/\-])#?\d{7,}(?![\w]|[.,]\d)")
@@ -271,7 +288,8 @@ def _patterns() -> dict[str, re.Pattern]:
     P["date_mdy"] = re.compile(_NB + _MONTHNUM + r"([/\-])" + _DAY + r"\1(?:" + _YEAR4 + r"|\d{2})" + _NA)
     P["date_dmy"] = re.compile(_NB + _DAY + r"([/\-])" + _MONTHNUM + r"\1(?:" + _YEAR4 + r"|\d{2})" + _NA)
     P["date_dots"] = re.compile(_NB + r"\d{1,2}\.\d{1,2}\.(?:" + _YEAR4 + r")" + _NA)
-    P["date_iso"] = re.compile(_NB + _YEAR4 + r"([/\-.])" + _MONTHNUM + r"\1" + _DAY + r"(?:T\d{2}:\d{2}(?::\d{2})?)?" + _NA)
+    P["date_iso"] = re.compile(_NB + _YEAR4 + r"([/\-.])" + _MONTHNUM + r"\1" + _DAY +
+                           r"(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+\-]\d{2}:?\d{2})?)?" + _NA)
     P["date_compact"] = re.compile(r"(?<![\w.])" + _YEAR4 + r"(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?![\w]|\.\d)")
     P["date_dmony"] = re.compile(r"(?<![\w])" + _DAY + r"[\-\s/]" + _MON_CI + r"[\-\s/](?:" + _YEAR4 + r"|\d{2})(?![\w])")
     P["date_my_num"] = re.compile(_NB + _MONTHNUM + r"/" + _YEAR4 + _NA)
@@ -291,14 +309,20 @@ def _patterns() -> dict[str, re.Pattern]:
     P["date_md_ctx"] = re.compile(r"(?i:\b" + date_preps + r")\s*:?\s*(?:the\s+)?(" + _MONTHNUM + r"/" + _DAY + r")" + _NA)
     P["date_md_padded"] = re.compile(_NB + r"(0[1-9]/(?:0[1-9]|[12]\d|3[01])|(?:0?[1-9]|1[0-2])/0[1-9])" + _NA)
     P["date_ordinal"] = re.compile(
-        r"(?i:\b(?:on|by|since|until|till|before|after|from|through|starting|of|(?:mon|tues|wednes|thurs|fri|satur|sun)day)"
+        r"(?i:\b(?:on|by|since|until|till|before|after|from|through|starting|of|for|(?:mon|tues|wednes|thurs|fri|satur|sun)day)"
         r"\s+(?:the\s+)?)(\d{1,2}" + _ORD + r")(?=\s*(?:[.,;:)!?]|$|\s+(?:and|at|or|when|which|to|through|until|of\s+(?:this|last|next)\s+month)\b))",
         re.M)
     P["date_year_ctx"] = re.compile(
         r"(?i:\b" + _alt(r["year_preps"]) + r")\s+(?:(?:early|mid|late)[\s\-]+)?(?:of\s+)?(" + _YEAR4 + r")(?!\s*" + _UNITS + r")(?![\w\-/]|\.\d)")
     P["date_year_range"] = re.compile(r"(?<![\w\-/.])(" + _YEAR4 + r")\s*(?:-|–|to|through)\s*(" + _YEAR4 + r")(?![\w\-/]|\.\d)(?!\s*" + _UNITS + r")")
     P["date_year_apos"] = re.compile(r"(?i:\b(?:in|since|of|class\s+of)\s+)('\d{2})\b")
-    P["holiday"] = re.compile(r"\b" + _alt(r["holidays"]) + r"(?![\w])")
+    P["holiday"] = re.compile(r"\b" + _alt(r["holidays"]) + r"(?![\w])(?:,?\s+" + _YEAR4 + r"(?![\w\-/]|\.\d))?")
+    # a clock time right after a date ("03/04/2021 14:32", "10/31/23 0910", "3/6/2021 4:52 PM")
+    P["time_after"] = re.compile(
+        r"(?:[ \t]*,?[ \t]+|[ \t]*@[ \t]*)(?:(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?(?:\s?(?:[AaPp]\.[Mm]\.|[AaPp][Mm]\b))?|"
+        r"(?:[01]\d|2[0-3])[0-5]\d(?:\s?(?:h|hrs?)\b)?)(?:\s?(?:Z|UTC|GMT|[ECMP][SD]T)\b)?(?![\w/\-]|[.:]\d)")
+    # m/d without a year next to a weekday or a clock time ("Thursday 3/11", "ECG 3/4 0640")
+    P["date_md_any"] = re.compile(_NB + r"(" + _MONTHNUM + r"/" + _DAY + r")" + _NA)
     # ------------------------------------------------------------------ ages > 89
     old = r"(?:9\d|1[01]\d|12[0-5])"
     ynum = (r"(?:ninety|one[\s\-]hundred(?:[\s\-]and)?)(?:[\s\-](?:one|two|three|four|five|six|seven|eight|nine))?|"
@@ -318,12 +342,24 @@ def _patterns() -> dict[str, re.Pattern]:
     state_names = _alt(lx.states.keys())
     city = r"(?:[A-Z][a-zA-Z'\-]+\.?(?:\s(?:[A-Z][a-zA-Z'\-]+|de|del|la|le|du|of)){0,3})"
     zipc = r"\d{5}(?:-\d{4})?"
-    tail = (r"(?:,?\s+" + city + r",?\s+(?:(?:" + abbrs + r")\.?(?:\s+" + zipc + r")?|" + state_names + r"(?:\s+" + zipc + r")?))?"
+    # UK and Canadian postcodes ("Leeds LS6 2AB", "Montreal, QC H2Y 2L6")
+    postcode = r"(?:(?:AB|BC|MB|NB|NL|NS|NT|NU|ON|PE|QC|SK|YT),?\s+)?(?:[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}|[A-Z]\d[A-Z]\s?\d[A-Z]\d)\b"
+    tail = (r"(?:,?\s+" + city + r",?\s+(?:(?:" + abbrs + r")\.?(?:\s+" + zipc + r")?|" + state_names + r"(?:\s+" + zipc + r")?|" + postcode + r"))?"
             r"(?:,?\s+" + zipc + r"(?![\w\-]))?")
     street_name = r"(?:(?:[NSEW]\.?|North|South|East|West)\s+)?(?:(?:[A-Z][\w'.\-]*|\d{1,3}(?:st|nd|rd|th)|de|del|la|le|of|the)\s+){0,4}?"
+    # "Apt 4C, 310 W 98th St": a unit may come first; "County Road 12,": a route number after the suffix
     P["street"] = re.compile(
-        r"(?<![\w/.\-])\d{1,6}[A-Za-z]?(?:-\d+)?\s+" + street_name + r"(?:[A-Z][\w'.\-]*\s+)?" + suffix +
-        r"\b\.?(?:\s+(?:NW|NE|SW|SE|N|S|E|W)\b\.?)?(?:,?\s*" + unit + r"\.?\s*#?\s*[\w\-]{1,6}\b)?" + tail)
+        r"(?<![\w/.\-])(?:" + unit + r"\.?\s*#?\s*[A-Za-z0-9\-]{1,6},?\s+(?=\d))?"
+        r"\d{1,6}[A-Za-z]?(?:-\d+)?\s+" + street_name + r"(?:[A-Z][\w'.\-]*\s+)?" + suffix +
+        r"\b\.?(?:\s+\d{1,4}[A-Z]?(?=,|\n|\s*$))?(?:\s+(?:NW|NE|SW|SE|N|S|E|W)\b\.?)?(?:,?\s*" + unit + r"\.?\s*#?\s*[\w\-]{1,6}\b)?" + tail)
+    # "89 Rue Saint-Pierre", "12 Calle del Sol": the street word first
+    P["street_foreign"] = re.compile(
+        r"(?<![\w/.\-])\d{1,6},?\s+(?:Rue|Rua|Calle|Carrer|Avenida|Avda\.|Via|Viale|Piazza|Chemin|Strada|Ulica|ul\.)\s+"
+        r"(?:(?:de|del|la|le|les|des|du|da|do|dos|das|di|della|y|[A-Z][\w'’\-]*)\s+){0,4}?[A-Z][\w'’\-]*" + tail)
+    # "shelter on Jefferson Street, Paterson.": a street named without a number, after a preposition
+    P["street_named"] = re.compile(
+        r"(?i:\b(?:on|off|at|near|along|from)\s+)((?:[A-Z][a-z'\-]+\s+){1,3}(?:Street|Avenue|Road|Boulevard|Lane|Drive|Court|"
+        r"Terrace|Parkway|Highway|Turnpike)\b(?:,\s+[A-Z][a-z'\-]+(?:\s[A-Z][a-z'\-]+)?(?=\s*(?:[.;\n]|$)))?)", re.M)
     P["po_box"] = re.compile(r"(?i:\b(?:P\.?\s?O\.?\s?Box|Post\s+Office\s+Box)\s+\d+)" + tail)
     P["city_state_zip"] = re.compile(r"\b" + city + r",?\s+(?:" + abbrs + r")\.?\s+" + zipc + r"(?![\w\-])")
     P["city_statename"] = re.compile(r"\b(" + city + r"),\s+" + state_names + r"\b(?:\s+" + zipc + r"(?![\w\-]))?")
@@ -332,6 +368,7 @@ def _patterns() -> dict[str, re.Pattern]:
         r"(?i:\b(?:" + _alt(r["address_cues"]) + r"\b(?:\s+(?!in\b|from\b|near\b|of\b)[\w',\-]+){0,5}?\s+(?:in|from|near|outside(?:\s+of)?|of)|"
         r"(?:originally|is|was|are|were|comes?|came|hails?)\s+from|(?:moved|moving|relocated|relocating|move)\s+(?:back\s+)?to)"
         r"\s+(?:the\s+(?:town|city|village)\s+of\s+)?)"
+        r"(?:(?:rural|urban|suburban|downtown|upstate|northern|southern|eastern|western|central|coastal)\s+)?"
         r"((?:St\.\s|Ft\.\s|Mt\.\s)?[A-Z][a-z'\-]+(?:\s(?:[A-Z][a-z'\-]+|de|del|la)){0,3})")
     return P
 
@@ -343,7 +380,30 @@ except ImportError:  # pragma: no cover - spaCy is a hard dependency of medkg
 
 _NOCOMMA_CREDENTIALS = {"md", "m.d", "rn", "phd", "pa-c", "aprn", "dnp", "fnp", "fnp-c", "crna", "cnm", "lpn", "lcsw", "pharmd", "dpm", "dds", "dmd"}
 _UNIT_WORDS = {"Apt", "Apartment", "Unit", "Suite", "Ste", "Room", "Rm", "Floor", "Building", "Bldg", "Lot"}
-_WEEKDAY_BEFORE = re.compile(r"\b(?:Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)(?:day|sday|nesday|rsday|urday)?\.?,?\s+$")
+_WEEKDAY_BEFORE = re.compile(r"\b(?:Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)(?:day|sday|nesday|rsday|urday)?\.?,?\s+(?:the\s+)?$")
+
+
+# ----------------------------------------------------------------------------------------- folding
+def _fold_table() -> dict[int, str]:
+    """One character to one character: accented Latin letters to their base letter ("María" ->
+    "Maria", "Gonçalves" -> "Goncalves"), so the ASCII name lexicons and the ``[A-Z]`` patterns see
+    them, while every offset stays valid for the original text."""
+    import unicodedata
+
+    table = {}
+    for cp in range(0xC0, 0x250):
+        ch = chr(cp)
+        base = unicodedata.normalize("NFKD", ch)[:1]
+        if base.isascii() and base.isalpha() and base != ch:
+            table[cp] = base
+    return table
+
+
+_FOLD = _fold_table()
+
+
+def _fold(text: str) -> str:
+    return text.translate(_FOLD)
 
 
 # ----------------------------------------------------------------------------------------- tokens
@@ -374,7 +434,7 @@ class _Tok:
 
     @property
     def key(self) -> str:
-        return self.text.lower().replace("'", "").replace("’", "")
+        return _fold(self.text.lower().replace("'", "").replace("’", ""))
 
 
 def _tokenize(text: str) -> list[_Tok]:
@@ -405,8 +465,18 @@ class _Detector:
     """One pass over one text. Collects candidate spans, then resolves overlaps."""
 
     def __init__(self, text: str):
-        self.text = text
         self.lx = _lexicon()
+        # Detection runs on the accent-folded text (same length, so spans index the original);
+        # a word that folds into a non-name ("Jesús" -> "Jesus") keeps its accents.
+        folded = _fold(text)
+        if folded != text:
+            chars = list(folded)
+            for m in _TOKEN_RE.finditer(folded):
+                if m.group() != text[m.start():m.end()] and m.group().lower() in self.lx.non_names:
+                    chars[m.start():m.end()] = text[m.start():m.end()]
+            folded = "".join(chars)
+        text = folded
+        self.text = text
         self.P = _patterns()
         self.cands: list[_Cand] = []
         self.protected: list[tuple[int, int]] = [m.span() for m in _PLACEHOLDER_RE.finditer(text)]
@@ -489,9 +559,13 @@ class _Detector:
         """
         if not t.is_word or self._protected(t.start, t.end):
             return False
-        if t.is_initial and strength in ("strong", "cont"):
+        if t.is_initial and strength in ("strong", "cont", "weak"):
             i = self.tok_at.get(t.start)
             nxt = self.toks[i + 1] if i is not None and i + 1 < len(self.toks) else None
+            if strength == "weak":  # "Pt T.J. Abernathy-Cole": initials must lead to another initial or a name word
+                after = self.toks[i + 2] if i is not None and i + 2 < len(self.toks) else None
+                if after is None or not (after.is_initial or after.is_title) or self._gap(nxt, after) not in ("", " "):
+                    return False
             return nxt is not None and nxt.text == "." and self._gap(t, nxt) == ""
         if not (t.is_title or t.is_upper):
             if not (lower_ok and t.text.islower() and len(t.text) >= 2):
@@ -673,6 +747,20 @@ class _Detector:
                 self.add(m.start(1), m.end(1), "ID", "id_labeled")
         for m in P["ssn"].finditer(text):
             self.add(m.start(), m.end(), "ID", "ssn")
+        for key in ("ssn_masked", "ssn_ctx"):
+            for m in P[key].finditer(text):
+                self.add(m.start(1), m.end(1), "ID", key)
+        for m in P["digit_groups"].finditer(text):
+            v = m.group()
+            groups = v.split("-")
+            if sum(map(len, groups)) < 8 or (max(map(len, groups)) < 5 and len(groups) < 3):
+                continue
+            if re.search(r"(?i)\b(?:ndc|loinc|cpt|icd(?:-?\d+)?|snomed|rxnorm|rxcui)\b[\s#:]*$", text[max(0, m.start() - 20):m.start()]):
+                continue  # drug and terminology codes are not identifiers of a person
+            if self._looks_like_range(m.start(), m.end()) or P["phone_nanp"].fullmatch(v) or P["date_iso"].fullmatch(v) \
+                    or P["date_mdy"].fullmatch(v) or P["date_dmy"].fullmatch(v) or P["date_year_range"].fullmatch(v):
+                continue
+            self.add(m.start(), m.end(), "ID", "digit_groups")
         for m in P["alnum_id"].finditer(text):
             v = m.group()
             if re.match(r"(?i)(?:rs|nct|hla|cyp|icd|cpt|ndc|covid|sars|h\dn\d)", v):
@@ -742,12 +830,29 @@ class _Detector:
             self.add(m.start(1), m.end(1), "DATE", "year_apos")
         for m in P["holiday"].finditer(text):
             self.add(m.start(), m.end(), "DATE", "holiday")
-        # "Mon 11/20/2023", "Tuesday, 3/14": the weekday belongs to the date
+        for m in P["date_md_any"].finditer(text):
+            s, e = m.span(1)
+            if self._fraction_context(s, e):
+                continue
+            if _WEEKDAY_BEFORE.search(text, max(0, s - 16), s) or self._time_after(e):
+                self.add(s, e, "DATE", "md_weekday_time")
+        # "Mon 11/20/2023", "Tuesday, 3/14", "Monday the 8th": the weekday belongs to the date;
+        # so does a clock time right after it ("03/04/2021 14:32", "10/31/23 0910")
         for c in list(self.cands):
             if c.type == "DATE":
-                m = _WEEKDAY_BEFORE.search(text, max(0, c.start - 12), c.start)
+                m = _WEEKDAY_BEFORE.search(text, max(0, c.start - 16), c.start)
                 if m:
                     self.add(m.start(), c.end, "DATE", "weekday")
+                t = self._time_after(c.end) if text[c.end - 1:c.end].isdigit() else None
+                if t:
+                    self.add(c.start, t, "DATE", "date_time")
+
+    def _time_after(self, e: int) -> int | None:
+        """End of a clock time that follows offset e ("14:32", "0910", "4:52 PM"), not a dose."""
+        t = self.P["time_after"].match(self.text, e)
+        if t is None or re.match(r"\s*" + _UNITS, self.text[t.end():t.end() + 12]):
+            return None
+        return t.end()
 
     def _fraction_context(self, s: int, e: int) -> bool:
         """"5/5 strength", "pain 7/10", "BP 120/80": a score or ratio, not a date."""
@@ -771,7 +876,9 @@ class _Detector:
 
     def _addresses(self) -> None:
         P, text, lx = self.P, self.text, self.lx
-        for key in ("street", "po_box", "city_state_zip"):
+        for m in P["street_named"].finditer(text):
+            self.add(m.start(1), m.end(1), "ADDRESS", "street_named")
+        for key in ("street", "street_foreign", "po_box", "city_state_zip"):
             for m in P[key].finditer(text):
                 s, e = m.span()
                 g = m.group()
@@ -934,6 +1041,14 @@ class _Detector:
                 continue
             lower_ok = self._in_dialogue(toks[i].start)
             ch = self._chain(i, "weak", lower_ok=lower_ok, max_tokens=4)
+            if not ch and toks[i].is_title and self._lex(toks[i])[0]:
+                # "Mother Rosa died": a listed given name that is also a common word, right after
+                # the relative and before a person verb
+                ch2 = self._chain(i, "weak-lex", max_tokens=2)
+                if ch2 and ch2[1] < n and toks[ch2[1]].text.lower() in lx.person_verbs \
+                        and toks[ch2[1]].text.lower() not in ("and", "or", "also", "again", "today", "now") \
+                        and self._gap(toks[i - 1], toks[i]) == " ":
+                    ch = ch2
             if not ch:
                 continue
             if self._sentence_initial(i) and toks[i].is_title and not any(self._lex(toks[x])[0] for x in range(*ch)):
@@ -977,6 +1092,60 @@ class _Detector:
             if ch[1] < n and toks[ch[1]].text.lower() in lx.eponym_nouns:
                 continue
             self._add_name(ch[0], ch[1], "patient_cue")
+        # the same cue before a name whose first word is also a common word or a non-name: "Pt Summer
+        # Winters", "Patient Glass, Marvin": two name words, one a listed name that is not a common word
+        taken7 = self._taken_mask()
+        for m in re.finditer(r"(?i)\b(?:patient|pt)\s*[,(]?\s*(?<=[\s,(])(?=[A-Z])", text):
+            i = self.tok_at.get(m.end())
+            if i is None or i + 1 >= n or taken7[i]:
+                continue
+            b = i + 2 if toks[i + 1].text == "," and self._gap(toks[i], toks[i + 1]) == "" else i + 1
+            if b >= n or taken7[b] or not (toks[i].is_title and toks[b].is_title) or self._gap(toks[b - 1], toks[b]) != " ":
+                continue
+            lex = [self._lex(toks[x]) for x in (i, b)]
+            if not all(f or la for f, la, _ in lex) or not any(not c for _, _, c in lex) \
+                    or any(toks[x].text.lower() in lx.non_names and not self._lex(toks[x])[0] for x in (i, b)) \
+                    or any(toks[x].text.lower().rstrip(".") in lx.honorifics for x in (i, b)) or self._eponym_after(b):
+                continue
+            self._add_name(i, b + 1, "patient_cue_pair")
+
+        # 7b. nicknames and stated names: "prefers to be called Tink", "goes by Bobby", "her name is
+        # Bich Ngoc Tran", "legal name Margaret O'Donnell", "Margaret "Peggy" Costello"
+        for m in re.finditer(r"(?i:\b(?:(?:prefers|likes|wants|asks)\s+to\s+be\s+called|goes\s+by|known\s+as|nicknamed|a\.k\.a\.?|aka)"
+                             r"\s+[\"“']?|\b(?:his|her|their|whose|legal|full|preferred|maiden|birth|first|last)\s+name\s*(?:is|was|:)?\s+)(?=[A-Z])", text):
+            i = self.tok_at.get(m.end())
+            if i is None or not free(i):
+                continue
+            ch = self._chain(i, "strong", last_first=True, max_tokens=4)
+            if ch and self._label_value_ok(ch, "name"):
+                self._add_name(ch[0], ch[1], "stated_name")
+        for m in re.finditer(r"\b([A-Z][a-z'\-]+)\s+[\"“']([A-Z][a-z'\-]+)[\"”']\s+([A-Z][a-z'\-]+)\b", text):
+            a, c = self.tok_at.get(m.start(1)), self.tok_at.get(m.start(3))
+            if a is None or c is None:
+                continue
+            if any(self._lex(toks[x])[0] or self._lex(toks[x])[1] for x in (a, c)) and \
+                    not any(toks[x].text.lower() in lx.non_names for x in (a, c)):
+                self.add(m.start(1), m.end(3), "NAME", "nickname_quoted")
+        # 7c. who sent or made a message: "Portal message from Sunil Ramaswamy", "call from ..."
+        for m in re.finditer(r"(?i:\b(?:message|messages|call|letter|note|e-?mail|fax|referral|text|voicemail|request|update)"
+                             r"\s+(?:from|by)\s+)(?=[A-Z])", text):
+            i = self.tok_at.get(m.end())
+            if i is None or not free(i) or toks[i].text.lower().rstrip(".") in lx.honorifics:
+                continue
+            ch = self._chain(i, "weak", max_tokens=4)
+            if ch and (ch[1] - ch[0] >= 2 or any(self._lex(toks[x])[0] or self._lex(toks[x])[1] for x in range(*ch))) \
+                    and not (ch[1] < n and toks[ch[1]].text.lower() in lx.eponym_nouns):
+                self._add_name(ch[0], ch[1], "sender")
+        # 7d. user names in audit lines: "user rkapoor opened chart", "login: jsmith2"
+        for m in re.finditer(r"(?i:\b(?:user(?:\s*name|\s*id)?|login|userid)\s*([:=])?\s*)([a-z][a-z0-9_\-]*(?:\.[a-z0-9_\-]+)*)(?![\w@])", text):
+            v = m.group(2).lower()
+            if len(v) < 3 or v in lx.common or v in _STOP_WORDS or v in lx.non_names:
+                continue
+            # a value after "user:" / "login=", or one shaped like a user name: digits, or an
+            # initial or two glued to a listed surname ("rkapoor", "jsmith2")
+            if not (m.group(1) or any(c.isdigit() for c in v) or v[1:] in lx.last or v[2:] in lx.last):
+                continue
+            self.add(m.start(2), m.end(2), "NAME", "user_name")
 
         # 8. header line: "VOLKOV, DMITRI A  MRN 55029183"
         for m in re.finditer(r"(?m)^[ \t]*(?=[A-Z])([A-Z][A-Za-z'\-]+,?(?:[ ][A-Z][A-Za-z'\-]*\.?){1,3})(?=[ \t]{2,}|\t|\s*\|\s*)[ \t|]*(?:MRN|DOB|D\.O\.B|Age|Sex|Acct|Account|Med\s*Rec|Encounter|FIN|#)\b", text):
