@@ -366,6 +366,31 @@ def remove(
     typer.echo(f"removed {n} sentences from {len(ids)} document id(s)")
 
 
+@command("reindex")
+def reindex(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON.")) -> None:
+    """Rebuild the vector index from the graph's sentences with the configured embedding model.
+
+    Needed after changing --embedding-model: an index built with another model is refused.
+    The old index stays in place until the new one is complete.
+
+    Example: medkg --embedding-model /models/my-st reindex
+    """
+    state: State = ctx.obj
+    show = not state.quiet and sys.stderr.isatty()
+    t = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        if show:
+            typer.echo(f"\rembedded {done}/{total} sentences", err=True, nl=done >= total)
+
+    n = state.app.reindex(progress=progress)
+    seconds = time.perf_counter() - t
+    if json_out:
+        _print_json({"vectors": n, "seconds": round(seconds, 3), "index": str(state.app.settings.index_path)})
+    else:
+        typer.echo(f"indexed {n} sentences in {seconds:.1f}s ({state.app.settings.index_path})")
+
+
 @command("extract")
 def extract(
     ctx: typer.Context,

@@ -19,13 +19,15 @@ What is built (cached in ``--work``, default ``~/.cache/medkg/bench/latency``):
 
 Measured (warm: every question is asked once before timing):
 
-* ``ask``: :meth:`QueryEngine.ask` with the real question recogniser (NER + linker), real
-  query embedding, FAISS, FTS5 and graph facts: p50 / p95 over ``--repeats`` rounds of the
+* ``ask``: :meth:`QueryEngine.ask` with the configured question recogniser (the question
+  lexicon by default, NER + linker with ``question_concepts = "pipeline"``), real query embedding, FAISS, FTS5 and graph facts: p50 / p95 over ``--repeats`` rounds of the
   questions below; also ``search`` (sentence level and document level, hybrid, as
   ``medkg search`` runs it) and a per-stage breakdown (parse, embed, FAISS, keyword, facts).
 * cold ``medkg ask`` on the small core home: wall time of the whole process, median of
   ``--cold-runs`` runs, plus a stage breakdown measured in a fresh process (imports, settings,
-  store, dictionary and question pipeline, embedding model, index, the question).
+  store, question lexicon (or spaCy pipeline), embedding model, index, the question) and the
+  heavy modules (spaCy, torch, ...) the process imported; ``--cold-pipeline`` measures the
+  same with the spaCy question pipeline for comparison.
 
 Usage::
 
@@ -291,7 +293,7 @@ def measure_warm(home: Path, repeats: int) -> dict:
         "ask": timed(lambda q: engine.ask(q)),
         "search (sentence, hybrid)": timed(lambda q: cli_search(q, "sentence")),
         "search (document, hybrid)": timed(lambda q: cli_search(q, "document")),
-        "  parse (NER + linking + concept lookup)": timed(engine.parse),
+        "  parse (question concepts + graph lookup)": timed(engine.parse),
         "  embed query": timed(app.embedder.embed_query),
         "  FAISS top-100": timed(lambda q: app.index.search(qvec[q], 100)),
         "  FAISS top-1000": timed(lambda q: app.index.search(qvec[q], 1000)),
@@ -350,21 +352,25 @@ from retrieval.app import Medkg
 from retrieval.settings import Settings
 mark("import retrieval.app")
 app = Medkg(Settings.load({"home": sys.argv[1]})); _ = app.store; mark("settings + open store")
-import spacy; mark("import spacy")
-_ = app.dictionary; mark("load concept dictionary")
-_ = app.question_nlp; mark("build question pipeline")
-import sentence_transformers; mark("import sentence_transformers (torch)")
-_ = app.embedder._load(); mark("load embedding model")
+if app.settings.question_concepts == "pipeline":
+    _ = app.question_nlp; mark("load spaCy + build question pipeline")
+else:
+    _ = app.question_lexicon; mark("open question lexicon")
+app.recognize(sys.argv[2]); mark("recognize the question's concepts")
+_ = app.embedder.embed_query(sys.argv[2]); mark("load embedding model + embed the question")
 _ = app.index; mark("load FAISS index")
 app.engine.ask(sys.argv[2]); mark("ask")
-print(json.dumps(marks))
+heavy = [m for m in ("spacy", "torch", "sentence_transformers", "transformers", "scipy") if m in sys.modules]
+print(json.dumps({"marks": marks, "heavy_modules": heavy}))
 """
 
 
-def measure_cold(home: Path, runs: int) -> dict:
+def measure_cold(home: Path, runs: int, question_concepts: str | None = None) -> dict:
     exe = Path(sys.executable).with_name("medkg")
     cmd = [str(exe)] if exe.exists() else [sys.executable, str(REPO / "cli.py")]
     env = dict(os.environ, MEDKG_HOME=str(home))
+    if question_concepts:
+        env["MEDKG_QUESTION_CONCEPTS"] = question_concepts
     walls, cpus = [], []
     for _ in range(runs):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -384,16 +390,17 @@ def measure_cold(home: Path, runs: int) -> dict:
         help_walls.append(time.perf_counter() - t)
     r = subprocess.run([sys.executable, "-c", _BREAKDOWN, str(home), COLD_QUESTION], capture_output=True, text=True,
                        cwd=REPO, env=env)
-    marks = json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else {"error": r.stderr[-2000:]}
+    out = json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else {"marks": {}, "error": r.stderr[-2000:]}
     stages, prev = {}, (0.0, 0.0)
-    for name, at in marks.items():
-        if isinstance(at, list):
-            stages[name] = {"wall": round(at[0] - prev[0], 3), "cpu": round(at[1] - prev[1], 3)}
-            prev = at
+    for name, at in out["marks"].items():
+        stages[name] = {"wall": round(at[0] - prev[0], 3), "cpu": round(at[1] - prev[1], 3)}
+        prev = at
     return {"command": " ".join([Path(cmd[0]).name, "ask", repr(COLD_QUESTION)]), "runs": runs,
+            "question_concepts": Settings.load(env=env).question_concepts,
             "wall_seconds": [round(w, 3) for w in walls], "median_seconds": round(statistics.median(walls), 3),
             "cpu_seconds": [round(c, 3) for c in cpus], "cpu_median_seconds": round(statistics.median(cpus), 3),
-            "help_median_seconds": round(statistics.median(help_walls), 3), "stage_seconds": stages}
+            "help_median_seconds": round(statistics.median(help_walls), 3), "stage_seconds": stages,
+            "heavy_modules_imported": out.get("heavy_modules"), **({"error": out["error"]} if "error" in out else {})}
 
 
 def load_average() -> list[float]:
@@ -414,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rebuild", action="store_true", help="rebuild the synthetic home even if it exists")
     ap.add_argument("--skip-cold", action="store_true")
     ap.add_argument("--skip-warm", action="store_true")
+    ap.add_argument("--cold-pipeline", action="store_true",
+                    help="also measure cold ask with question_concepts=pipeline (spaCy NER + linker)")
     args = ap.parse_args(argv)
 
     work = args.work or Settings.load().cache_dir / "bench" / "latency"
@@ -436,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
         result["warm"] = measure_warm(synth, args.repeats)
     if not args.skip_cold:
         result["cold"] = measure_cold(core_home, args.cold_runs)
+        if args.cold_pipeline:
+            result["cold_pipeline"] = measure_cold(core_home, args.cold_runs, "pipeline")
     result["machine"]["load_average_end"] = load_average()
 
     s = result["synthetic"]
@@ -451,10 +462,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"keyword row budget {kb['budget_rows']}: top-10 BM25 score ratio to the plain OR query "
               f"{kb['top10_score_ratio_to_exact']:.3f}, uid overlap {kb['top10_uid_overlap_with_exact']:.2f} "
               f"(plain OR query: {kb['exact_or_query_ms_mean']:.0f} ms mean)")
-    if "cold" in result:
-        c = result["cold"]
-        print(f"cold `{c['command']}` (small home): median wall {c['median_seconds']:.2f} s, CPU "
-              f"{c['cpu_median_seconds']:.2f} s over {c['runs']} runs (--help {c['help_median_seconds']:.2f} s)")
+    for key in ("cold", "cold_pipeline"):
+        if key not in result:
+            continue
+        c = result[key]
+        print(f"cold `{c['command']}` (small home, question_concepts={c['question_concepts']}): median wall "
+              f"{c['median_seconds']:.2f} s, CPU {c['cpu_median_seconds']:.2f} s over {c['runs']} runs "
+              f"(--help {c['help_median_seconds']:.2f} s); heavy modules imported: {c['heavy_modules_imported']}")
         print(f"  {'stage (fresh process)':<42}{'wall s':>8}{'CPU s':>8}")
         for name, sec in c["stage_seconds"].items():
             print(f"  {name:<42}{sec['wall']:>8.2f}{sec['cpu']:>8.2f}")

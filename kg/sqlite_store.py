@@ -4,9 +4,14 @@ Tables mirror the graph model of :mod:`kg.schema`. The aggregated tables (``edge
 ``concepts``, ``concept_names``) are *derived*: after every write or removal they are
 recomputed from ``evidence`` / ``mentions`` for the keys that the change touched, inside the
 same transaction, so counts can never drift from the evidence a fact lists.
+
+Writes go through one connection; reads of a file database use one read-only connection per
+thread, so a query engine's keyword search and graph facts run side by side (WAL readers do
+not block each other or the writer, and ``sqlite3`` releases the GIL while SQLite works).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sqlite3
@@ -58,6 +63,10 @@ CREATE TABLE IF NOT EXISTS evidence (
     uncertain INTEGER NOT NULL, historical INTEGER NOT NULL, hypothetical INTEGER NOT NULL,
     family INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS evidence_spo ON evidence(subject_id, predicate, object_id);
+-- A fact's evidence in the order facts() lists it: its top k rows are read from the index
+-- instead of sorting all of an edge's evidence (thousands of rows for a common fact).
+CREATE INDEX IF NOT EXISTS evidence_rank ON evidence(subject_id, predicate, object_id, negated, uncertain,
+                                                     confidence DESC, year DESC, doc_id);
 CREATE INDEX IF NOT EXISTS evidence_doc ON evidence(doc_id);
 CREATE TABLE IF NOT EXISTS edges (
     subject_id TEXT NOT NULL, predicate TEXT NOT NULL, object_id TEXT NOT NULL,
@@ -203,8 +212,10 @@ class SQLiteGraphStore:
         except sqlite3.Error as e:
             raise GraphStoreError(f"Cannot open graph database {self.path}: {e}") from e
         self._lock = threading.RLock()
-        self._row_counts: dict[tuple[str, str], int] = {}  # (table, word) -> rows (see _counts)
-        self._counts_version: int | None = None
+        self._local = threading.local()  # this thread's read connection and its row-count cache
+        self._readers: list[sqlite3.Connection] = []
+        self._generation = 0  # bumped by every write of this object: read caches compare it
+        self._closed = False
         self._db.row_factory = sqlite3.Row
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -217,6 +228,34 @@ class SQLiteGraphStore:
 
     def __repr__(self) -> str:
         return f"SQLiteGraphStore({self.path!r})"
+
+    def _reader(self) -> sqlite3.Connection | None:
+        """This thread's read-only connection, or None for an in-memory database (one connection)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            if self.path == ":memory:" or self.path.startswith("file:") or self._closed:
+                return None
+            try:
+                db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
+                db.row_factory = sqlite3.Row
+                db.execute("PRAGMA busy_timeout=30000")
+                db.execute("PRAGMA query_only=1")
+            except sqlite3.Error as e:
+                raise GraphStoreError(f"Cannot open graph database {self.path}: {e}") from e
+            with self._lock:
+                self._readers.append(db)
+            self._local.db = db
+        return db
+
+    @contextlib.contextmanager
+    def _reading(self):
+        """A connection to read from: this thread's reader, else the main one under the lock."""
+        db = self._reader()
+        if db is not None:
+            yield db
+            return
+        with self._lock:
+            yield self._db
 
     # ------------------------------------------------------------------ schema
     def ensure_schema(self) -> None:
@@ -273,7 +312,7 @@ class SQLiteGraphStore:
                 stats.mentions += len(rows.mentions)
                 stats.evidence += len(rows.evidence)
             self._recompute(db, edge_keys, concept_ids)
-        self._row_counts.clear()  # after the commit: this connection's own commits leave data_version as it is
+        self._generation += 1  # after the commit: row counts cached by readers are stale
         return stats
 
     def _insert(self, db: sqlite3.Connection, rows) -> None:
@@ -339,7 +378,7 @@ class SQLiteGraphStore:
         with self._lock, self._transaction() as db:
             uids, keys, cids = self._delete_documents(db, list(dict.fromkeys(doc_ids)))
             self._recompute(db, keys, cids)
-        self._row_counts.clear()  # after the commit: this connection's own commits leave data_version as it is
+        self._generation += 1  # after the commit: row counts cached by readers are stale
         return uids
 
     class _Tx:
@@ -381,8 +420,8 @@ class SQLiteGraphStore:
             return self._hashes(self._db, doc_ids)
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return self._db.execute(sql, params).fetchall()
+        with self._reading() as db:
+            return db.execute(sql, params).fetchall()
 
     def _concept_from_row(self, row: sqlite3.Row, with_synonyms: bool = False) -> Concept:
         synonyms: list[str] = []
@@ -396,6 +435,25 @@ class SQLiteGraphStore:
     def concept(self, concept_id: str) -> Concept | None:
         rows = self._query("SELECT * FROM concepts WHERE id = ?", (concept_id,))
         return self._concept_from_row(rows[0], with_synonyms=True) if rows else None
+
+    def _concepts(self, concept_ids: Iterable[str]) -> dict[str, Concept]:
+        """:meth:`concept` for many ids in two queries (ids the graph lacks are left out)."""
+        ids = list(dict.fromkeys(concept_ids))
+        out: dict[str, Concept] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            synonyms: dict[str, list[str]] = {}
+            for r in self._query(f"SELECT concept_id, name FROM concept_names WHERE concept_id IN ({marks}) "
+                                 "ORDER BY concept_id, count DESC, name", chunk):
+                names = synonyms.setdefault(r[0], [])
+                if len(names) < 20:
+                    names.append(r[1])
+            for row in self._query(f"SELECT * FROM concepts WHERE id IN ({marks})", chunk):
+                c = self._concept_from_row(row)
+                c.synonyms = synonyms.get(c.id, [])
+                out[c.id] = c
+        return out
 
     def find_concepts(self, text: str, limit: int = 10) -> list[Concept]:
         norm = normalize_name(text)
@@ -454,20 +512,46 @@ class SQLiteGraphStore:
                          e.subject_id, e.predicate, e.object_id LIMIT ?""",
             (*params, limit),
         )
-        return [self._fact(r, include_negated, evidence_limit) for r in rows]
+        concepts = self._concepts([r[k] for r in rows for k in ("subject_id", "object_id")])
+        return [self._fact(r, include_negated, evidence_limit, concepts) for r in rows]
 
-    def _fact(self, edge: sqlite3.Row, include_negated: bool, evidence_limit: int) -> Fact:
-        subj = self.concept(edge["subject_id"]) or Concept(id=edge["subject_id"], name=edge["subject_id"])
-        obj = self.concept(edge["object_id"]) or Concept(id=edge["object_id"], name=edge["object_id"])
-        neg = "" if include_negated else "AND ev.negated = 0"
-        ev_rows = self._query(
-            f"""SELECT ev.*, s.text, s.start, s."end", d.title FROM evidence ev
-                JOIN sentences s ON s.uid = ev.sentence_uid JOIN documents d ON d.id = ev.doc_id
-                WHERE ev.subject_id = ? AND ev.predicate = ? AND ev.object_id = ? {neg}
-                ORDER BY ev.negated, ev.uncertain, ev.confidence DESC, ev.year DESC, ev.doc_id, s.idx
-                LIMIT ?""",
-            (edge["subject_id"], edge["predicate"], edge["object_id"], evidence_limit),
-        )
+    # A fact's evidence, best first: supporting before negated, asserted before hedged, then by
+    # confidence, recency, document and position. The inner query reads the first k rows of the
+    # edge from the evidence_rank index (no sort of all its evidence); s.idx breaks the ties.
+    _EVIDENCE = """SELECT ev.*, s.text, s.start, s."end", s.idx, d.title FROM (
+            SELECT * FROM evidence WHERE subject_id = ? AND predicate = ? AND object_id = ? {cond}
+            ORDER BY negated, uncertain, confidence DESC, year DESC, doc_id LIMIT ?) ev
+        JOIN sentences s ON s.uid = ev.sentence_uid JOIN documents d ON d.id = ev.doc_id
+        ORDER BY ev.negated, ev.uncertain, ev.confidence DESC, ev.year DESC, ev.doc_id, s.idx"""
+    _TIE = "AND negated = ? AND uncertain = ? AND confidence = ? AND year IS ? AND doc_id = ?"
+
+    def _evidence_rows(self, key: tuple[str, str, str], include_negated: bool, k: int) -> list[sqlite3.Row]:
+        """The first ``k`` evidence rows of an edge, as ``ORDER BY ... , s.idx LIMIT k`` over all of them.
+
+        The index orders rows up to the document; when the k-th row's document has more rows with
+        the same sort key (several sentences of one document), all of them are read and ordered
+        by sentence position, so the cut falls where the full sort would put it.
+        """
+        if k <= 0:
+            return []
+        neg = "" if include_negated else "AND negated = 0"
+        rows = self._query(self._EVIDENCE.format(cond=neg), (*key, k))
+        if len(rows) < k:
+            return rows
+        last = rows[-1]
+        tie = (last["negated"], last["uncertain"], last["confidence"], last["year"], last["doc_id"])
+        group = self._query(self._EVIDENCE.format(cond=f"{neg} {self._TIE}"), (*key, *tie, -1))  # -1: no limit
+        head = [r for r in rows if (r["negated"], r["uncertain"], r["confidence"], r["year"], r["doc_id"]) != tie]
+        return (head + list(group))[:k]
+
+    def _fact(self, edge: sqlite3.Row, include_negated: bool, evidence_limit: int,
+              concepts: dict[str, Concept] | None = None) -> Fact:
+        if concepts is None:
+            concepts = self._concepts([edge["subject_id"], edge["object_id"]])
+        subj = concepts.get(edge["subject_id"]) or Concept(id=edge["subject_id"], name=edge["subject_id"])
+        obj = concepts.get(edge["object_id"]) or Concept(id=edge["object_id"], name=edge["object_id"])
+        ev_rows = self._evidence_rows((edge["subject_id"], edge["predicate"], edge["object_id"]), include_negated,
+                                      evidence_limit)
         evidence = [
             Evidence(sentence_id=r["sentence_id"], doc_id=r["doc_id"], text=r["text"], start=r["start"],
                      end=r["end"], year=r["year"], title=r["title"], confidence=r["confidence"],
@@ -503,7 +587,7 @@ class SQLiteGraphStore:
     # in a million sentences would cost ~0.1 s; counting a word's rows costs ~0.04 us a row.
     KEYWORD_BUDGET = 10_000
 
-    def _fts_match(self, table: str, text: str, k: int = 10) -> str | None:
+    def _fts_match(self, table: str, text: str, k: int = 10, db: sqlite3.Connection | None = None) -> str | None:
         """The FTS5 query for ``text`` on ``table``: :func:`fts_query`, or :func:`budget_plan`'s
         cheaper near-equivalent when the words match more than ``KEYWORD_BUDGET`` rows together.
 
@@ -512,6 +596,9 @@ class SQLiteGraphStore:
         an AND no smaller than one of them); the plain OR query is used after all when the plan
         would find fewer than ``k`` rows.
         """
+        if db is None:
+            with self._reading() as db:
+                return self._fts_match(table, text, k, db)
         words = query_terms(text)
         if not words:
             return None
@@ -519,44 +606,46 @@ class SQLiteGraphStore:
         plain = " OR ".join(quote[w] for w in words)
         if len(quote) == 1:
             return plain
-        rows = self._counts(table, quote)
+        rows = self._counts(db, table, quote)
         alone, together = budget_plan(words, rows, self.KEYWORD_BUDGET)
         if not together:
             return " OR ".join(quote[w] for w in alone)
         parts = [quote[w] for w in alone]
         found = sum(rows[w] for w in dict.fromkeys(alone))
         group = "(" + " AND ".join(quote[w] for w in together) + ")"
-        in_group = self._counts(table, {group: group})[group]
+        in_group = self._counts(db, table, {group: group})[group]
         if not alone or in_group <= self.KEYWORD_BUDGET:
             parts.append(group)
             found += in_group
         return " OR ".join(parts) if found >= k else plain
 
-    def _counts(self, table: str, quoted: dict[str, str]) -> dict[str, int]:
+    def _counts(self, db: sqlite3.Connection, table: str, quoted: dict[str, str]) -> dict[str, int]:
         """Rows of ``table`` holding each word, cached until the database changes (frequent words,
-        the costly ones to count, recur from query to query)."""
-        version = self._db.execute("PRAGMA data_version").fetchone()[0]  # changes on other connections' commits
-        if version != self._counts_version or len(self._row_counts) > 100_000:
-            self._row_counts.clear()
-            self._counts_version = version
+        the costly ones to count, recur from query to query). One cache per connection:
+        ``PRAGMA data_version`` (which changes when another connection commits) is per connection."""
+        caches = self._local.__dict__.setdefault("counts", {})
+        version = (db.execute("PRAGMA data_version").fetchone()[0], self._generation)
+        cache = caches.get(id(db))
+        if cache is None or cache[0] != version or len(cache[1]) > 100_000:
+            cache = caches[id(db)] = (version, {})
+        counts = cache[1]
         out = {}
         for w, q in quoted.items():
             key = (table, w)
-            if key not in self._row_counts:
-                self._row_counts[key] = self._db.execute(
-                    f"SELECT count(*) FROM {table} WHERE {table} MATCH ?", (q,)).fetchone()[0]
-            out[w] = self._row_counts[key]
+            if key not in counts:
+                counts[key] = db.execute(f"SELECT count(*) FROM {table} WHERE {table} MATCH ?", (q,)).fetchone()[0]
+            out[w] = counts[key]
         return out
 
     def keyword_search(self, query: str, k: int = 10) -> list[Passage]:
         if k <= 0:
             return []
-        with self._lock:
-            q = self._fts_match("sentences_fts", query, k)
+        with self._reading() as db:
+            q = self._fts_match("sentences_fts", query, k, db)
             if q is None:
                 return []
             # Rank inside the full-text index first, join the top k only.
-            rows = self._db.execute(
+            rows = db.execute(
                 """SELECT s.uid, s.id, s.doc_id, s.text, s.start, s."end", d.title, d.year, r.rank
                    FROM (SELECT rowid, bm25(sentences_fts) AS rank FROM sentences_fts
                          WHERE sentences_fts MATCH ? ORDER BY rank, rowid LIMIT ?) r
@@ -576,11 +665,11 @@ class SQLiteGraphStore:
         """Full-text (BM25) search over whole documents (title and text): ``[(doc_id, score)]``, best first."""
         if k <= 0:
             return []
-        with self._lock:
-            q = self._fts_match("documents_fts", query, k)
+        with self._reading() as db:
+            q = self._fts_match("documents_fts", query, k, db)
             if q is None:
                 return []
-            rows = self._db.execute(
+            rows = db.execute(
                 """SELECT doc_id, bm25(documents_fts, 0.0, ?, 1.0) AS rank FROM documents_fts
                    WHERE documents_fts MATCH ? ORDER BY rank, doc_id LIMIT ?""",
                 (self.TITLE_WEIGHT, q, k),
@@ -631,6 +720,10 @@ class SQLiteGraphStore:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
+            for db in self._readers:
+                db.close()
+            self._readers.clear()
             self._db.close()
 
     def __enter__(self) -> "SQLiteGraphStore":

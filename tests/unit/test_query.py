@@ -251,3 +251,116 @@ def test_concept_query_skips_what_the_question_already_says(store):
     c = QuestionConcept(id=BREAST_CANCER[0], name="breast cancer", type=DISEASE, text="breast cancer")
     assert eng._expanded([c], "breast cancer risk") == ""  # nothing the keyword ranking lacks
     assert eng._expanded([c]) == "breast cancer"
+
+
+# ---------------------------------------------------------------------------- question lexicon
+LEXICON_PATTERNS = [
+    ("hypertension", DISEASE, HYPERTENSION[0]), ("high blood pressure", DISEASE, HYPERTENSION[0]),
+    ("amiodarone", CHEMICAL, AMIODARONE[0]), ("warfarin", CHEMICAL, WARFARIN[0]), ("aspirin", CHEMICAL, ASPIRIN[0]),
+    ("BRCA1", GENE, BRCA1[0]), ("breast cancer", DISEASE, BREAST_CANCER[0]), ("cancer", DISEASE, "MESH:D009369"),
+    ("ACE", GENE, "NCBIGene:1636"), ("lisinopril", CHEMICAL, LISINOPRIL[0]),
+    ("side effects", DISEASE, "MESH:D064420"),  # an alias that only names the question's frame
+]
+
+
+@pytest.fixture
+def lexicon(tmp_path):
+    from nlp.question import QuestionLexicon
+
+    names = {HYPERTENSION[0]: "Hypertension", BREAST_CANCER[0]: "Breast Neoplasms"}
+    return QuestionLexicon.build(LEXICON_PATTERNS, tmp_path / "lexicon.sqlite", names.get)
+
+
+def test_lexicon_longest_match_case_and_word_bounds(lexicon):
+    def found(text):
+        return [(text[s:e], cid) for s, e, _label, cid, _name in lexicon.find(text)]
+
+    assert found("how is BRCA1 related to breast cancer?") == [("BRCA1", BRCA1[0]), ("breast cancer", BREAST_CANCER[0])]
+    # title case and capitals find the same concepts; the preferred name comes from the dictionary
+    assert found("What Drugs Cause Hypertension?") == [("Hypertension", HYPERTENSION[0])]
+    assert found("WHAT DRUGS TREAT HIGH BLOOD PRESSURE") == [("HIGH BLOOD PRESSURE", HYPERTENSION[0])]
+    assert lexicon.find("hypertension")[0][4] == "Hypertension"
+    # a case-sensitive abbreviation only with its case; never inside a word
+    assert found("ACE inhibitors and ace of spades") == [("ACE", "NCBIGene:1636")]
+    assert found("acetylsalicylic acid or aspirins") == []
+    assert lexicon.max_tokens == 3
+
+
+@pytest.mark.parametrize("question, predicates, answer_type, concepts", [
+    ("What drugs treat hypertension?", ["TREATS"], CHEMICAL, [HYPERTENSION[0]]),
+    ("side effects of amiodarone", ["CAUSES"], DISEASE, [AMIODARONE[0]]),
+    ("does warfarin interact with aspirin?", ["INTERACTS_WITH"], CHEMICAL, [WARFARIN[0], ASPIRIN[0]]),
+    ("how is BRCA1 related to breast cancer?", [], None, [BRCA1[0], BREAST_CANCER[0]]),
+    ("What Drugs Cause Hypertension?", ["CAUSES"], CHEMICAL, [HYPERTENSION[0]]),
+    ("WHAT ARE THE SIDE EFFECTS OF AMIODARONE?", ["CAUSES"], DISEASE, [AMIODARONE[0]]),
+])
+def test_parse_with_the_question_lexicon(store, lexicon, question, predicates, answer_type, concepts):
+    from nlp.question import QuestionRecognizer
+
+    engine = QueryEngine(store, recognizer=QuestionRecognizer(lexicon))
+    parsed = engine.parse(question)
+    assert (parsed.predicates, parsed.answer_type) == (predicates, answer_type)
+    assert sorted(c.id for c in parsed.concepts) == sorted(concepts)  # no "side effects" concept
+    assert all(c.in_graph for c in parsed.concepts)
+
+
+def test_recognizer_falls_back_to_fuzzy_linking_only_when_nothing_matches(lexicon):
+    from nlp.linking import LinkResult
+    from nlp.question import QuestionRecognizer
+
+    calls = []
+
+    class Dictionary:
+        def link(self, text, label=None, threshold=0.85):
+            calls.append(text)
+            if text.lower() == "hypertenson":
+                return LinkResult(HYPERTENSION[0], "Hypertension", DISEASE, "MESH", 0.9, "fuzzy")
+            if text.lower() == "breast":  # an exact alias the NER patterns leave out: not taken
+                return LinkResult("MESH:D001940", "Breast", "", "MESH", 0.95, "normalized")
+            return LinkResult("TXT:x", text, "", "TXT", 0.0, "unlinked")
+
+    rec = QuestionRecognizer(lexicon, Dictionary)
+    assert rec("What drugs treat hypertension?") == [("hypertension", HYPERTENSION[0], "Hypertension", DISEASE)]
+    assert calls == []  # the dictionary is not even loaded
+    assert rec("What drugs treat hypertenson?") == [("hypertenson", HYPERTENSION[0], "Hypertension", DISEASE)]
+    assert "drugs" not in [c.lower() for c in calls] and "treat" not in calls
+    assert rec("What about the breast?") == []
+
+
+# ---------------------------------------------------------------------------- facts: evidence order
+def test_fact_evidence_is_the_top_of_the_full_sort(tmp_path):
+    """The evidence a fact lists = the first rows of ORDER BY negated, uncertain, confidence DESC,
+    year DESC, doc_id, sentence position, also when the cut falls among one document's sentences."""
+    s = SQLiteGraphStore(tmp_path / "ev.db")
+    docs = []
+    for d in range(6):
+        sents = [(f"Lisinopril treats hypertension, report {d}.{i}.", [("Lisinopril", LISINOPRIL),
+                                                                       ("hypertension", HYPERTENSION)],
+                  [("TREATS", 0, 1, {"uncertain": (d + i) % 3 == 0})]) for i in range(5)]
+        docs.append(make_extraction(f"20{d}", 2000 + d % 2, sents))
+    s.write(docs)
+    full = [r["sentence_id"] for r in s._query(
+        """SELECT ev.sentence_id FROM evidence ev JOIN sentences x ON x.uid = ev.sentence_uid
+           WHERE ev.negated = 0 ORDER BY ev.negated, ev.uncertain, ev.confidence DESC, ev.year DESC,
+           ev.doc_id, x.idx""")]
+    for k in (1, 2, 3, 4, 7, 12, 30, 40):
+        fact = s.facts(HYPERTENSION[0], ["TREATS"], evidence_limit=k)[0]
+        assert [e.sentence_id for e in fact.evidence] == full[:k], k
+    s.close()
+
+
+def test_sqlite_reads_from_worker_threads_see_committed_writes(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    s = SQLiteGraphStore(tmp_path / "t.db")
+    s.write(corpus()[:2])
+    with ThreadPoolExecutor(2) as pool:
+        assert pool.submit(lambda: s.keyword_search("warfarin", 3)).result() == []
+        s.write(corpus()[2:])  # the worker's cached row counts are stale now
+        hits = pool.submit(lambda: s.keyword_search("warfarin aspirin", 3)).result()
+        assert hits and hits[0].doc_id == "1003"
+        facts = pool.submit(lambda: s.facts(WARFARIN[0])).result()
+        assert [f.predicate for f in facts] == ["INTERACTS_WITH"]
+    s.close()
+    with pytest.raises(Exception):
+        s.facts(WARFARIN[0])
