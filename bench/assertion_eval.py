@@ -2,8 +2,15 @@
 
 ``tests/fixtures/assertion_cases.jsonl`` holds hand-written clinical sentences, each with one
 target entity and the expected flags (negated / uncertain / historical / hypothetical /
-family) and a ``split`` (dev: used to write ``nlp/resources/context_rules.json``; test: only
-reported). Conventions the set encodes (see ``nlp/resources/relation_mapping.md``):
+family) and a ``split``. Protocol: the 144 ``dev``/``test`` cases were written and committed
+before any rule; round 1 of ``nlp/resources/context_rules.json`` was written on ``dev`` and
+measured once on ``test`` (78.6% all-flags, given the span); the 65 ``holdout`` cases were
+then written and committed, round 2 of the rules was written on ``dev`` + ``test``, and
+``holdout`` is the held-out number. The 60 ``holdout2`` cases were written and committed
+(with the relation work of issue #5) before the assertion errors of the then-current rules were
+looked at; any rule written after them is written on ``dev`` + ``test`` + ``holdout``, and
+``holdout2`` is then the held-out number. Conventions the set encodes (see
+``nlp/resources/relation_mapping.md``):
 
 * "X was ruled out", "X is unlikely", "no evidence of X", "without X" -> negated;
 * "rule out X", "possible X", "cannot exclude X", "X versus Y" -> uncertain;
@@ -149,8 +156,8 @@ def _print_table(results: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("out", type=Path, help="JSON results path")
-    ap.add_argument("--split", default="all", choices=("dev", "test", "holdout", "all"),
-                    help="which cases to score; 'all' reports dev, test and both")
+    ap.add_argument("--split", default="all", choices=("dev", "test", "holdout", "holdout2", "all"),
+                    help="which cases to score; 'all' reports every split and all of them together")
     ap.add_argument("--ner", default="dictionary", help="NER of the pipeline: dictionary | trained | a model path")
     ap.add_argument("--cases", type=Path, default=CASES)
     ap.add_argument("--show-errors", action="store_true", help="print the wrong cases to stderr")
@@ -163,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     app = Medkg(Settings.load({"home": tempfile.mkdtemp(prefix="medkg-assert-"), "ner": args.ner}))
     nlp = app.nlp
     load_s = time.perf_counter() - t0
-    splits = ("dev", "test", "holdout", "all") if args.split == "all" else (args.split,)
+    splits = ("dev", "test", "holdout", "holdout2", "all") if args.split == "all" else (args.split,)
     results: dict[str, Any] = {"ner": args.ner, "cases": str(args.cases), "load_seconds": round(load_s, 1),
                                "splits": {}}
     for split in splits:
