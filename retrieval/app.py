@@ -345,6 +345,8 @@ class Medkg:
         t0 = time.perf_counter()
         with self._ingest_lock():
             self.nlp  # build before forking workers: they inherit it (copy-on-write)
+            if s.question_concepts == "lexicon":
+                self.question_lexicon  # built once per dictionary version: the first ask is then fast too
             pool = _NlpPool(self.nlp, workers or s.workers)
             try:
                 self.sync_index()

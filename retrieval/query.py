@@ -80,9 +80,11 @@ class ParsedQuestion:
 
 
 def _intent_words(surface: str) -> bool:
-    """Whether ``surface`` is only the words of an intent or an answer type ("side effects",
-    "toxicity", "Drugs"): the question's frame, never one of its concepts."""
+    """Whether ``surface`` is only question words or the words of an intent or an answer type
+    ("Is", "side effects", "toxicity", "Drugs"): the question's frame, never one of its concepts."""
     s = surface.strip()
+    if all(w.lower() in _STOP for w in s.split()):  # "Is", "What": a capitalised word an NER may tag
+        return True
     return any(p.fullmatch(s) for p, *_ in _INTENTS) or any(p.fullmatch(s) for p, _ in _ANSWER_TYPES)
 
 

@@ -364,3 +364,16 @@ def test_sqlite_reads_from_worker_threads_see_committed_writes(tmp_path):
     s.close()
     with pytest.raises(Exception):
         s.facts(WARFARIN[0])
+
+
+def test_question_frame_words_are_never_concepts(store):
+    """What an NER may tag in a title-case question ("Is", "Drugs", "Side Effects") is the question's
+    frame: dropped, so the intent and answer type still come through."""
+    def recognizer(text):
+        return [("Is", "TXT:entity:is", "Is", DISEASE), ("Side Effects", "MESH:D064420", "Side effects", DISEASE),
+                ("Drugs", "MESH:D004364", "Pharmaceutical Preparations", CHEMICAL),
+                ("Amiodarone", AMIODARONE[0], "amiodarone", CHEMICAL)]
+
+    parsed = QueryEngine(store, recognizer=recognizer).parse("Is There A List Of Drugs And Side Effects Of Amiodarone?")
+    assert [c.id for c in parsed.concepts] == [AMIODARONE[0]]
+    assert parsed.predicates == ["CAUSES"] and parsed.answer_type == CHEMICAL
