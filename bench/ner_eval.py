@@ -12,6 +12,12 @@ Throughput is words/s (whitespace-separated words of title + abstract) on one CP
 computed per CPU-second of the (single-threaded) process, so other load on the machine
 does not distort it, and the wall-clock rate is reported beside it.
 
+Corpus-specific components: a model may declare profiles (``meta["medkg"]["profiles"]``;
+the shipped model has ``ncbi``, a Disease component fine-tuned on NCBI-disease train). The
+table always scores the DEFAULT pipeline; for each ``--profile CORPUS=PROFILE`` (default
+``ncbi_disease=ncbi`` when the model declares it) extra rows marked ``[profile ...]``
+score that corpus with the profile switched on, same model directory, same weights.
+
 Usage::
 
     python bench/ner_eval.py                       # shipped model, prints a table
@@ -116,6 +122,9 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=32, help="nlp.pipe batch size (small: memory)")
     ap.add_argument("--throughput-docs", type=int, default=1000, help="abstracts timed for words/s")
     ap.add_argument("--corpora", default="bc5cdr,ncbi_disease,biored")
+    ap.add_argument("--profile", action="append", default=None, metavar="CORPUS=PROFILE",
+                    help="also score CORPUS with a corpus-specific profile of the model (default: "
+                         "ncbi_disease=ncbi if the model has it); --profile none for no extra rows")
     args = ap.parse_args(argv)
 
     try:  # torch may be imported by a component; keep it on one thread too
@@ -132,7 +141,7 @@ def main(argv=None) -> int:
         pass
     import spacy  # noqa: F401 - import cost kept out of the load time
 
-    from nlp.ner import load_ner
+    from nlp.ner import load_ner, ner_profiles
 
     datasets = resolve_datasets(args.datasets)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -151,7 +160,22 @@ def main(argv=None) -> int:
     for corpus in args.corpora.split(","):
         path = datasets / CORPORA[corpus]["dev"]
         results["scores"][corpus] = evaluate_corpus(nlp, path, SCORED[corpus], args.batch_size)
+    profiles = ner_profiles(nlp)
+    if args.profile is None:
+        wanted = [("ncbi_disease", "ncbi")] if "ncbi" in profiles else []
+    else:
+        wanted = [tuple(p.split("=", 1)) for p in args.profile if p != "none"]
+    wanted = [(c, p) for c, p in wanted if c in args.corpora.split(",")]
+    # Throughput of the default pipeline, before any profile is switched on.
     results["throughput_1core"] = throughput(nlp, datasets, args.batch_size, args.throughput_docs)
+    results["profile_scores"] = {}
+    for corpus, profile in wanted:
+        pnlp = load_ner(args.model, profile=profile)
+        path = datasets / CORPORA[corpus]["dev"]
+        res = evaluate_corpus(pnlp, path, SCORED[corpus], args.batch_size)
+        res["pipeline"] = pnlp.pipe_names
+        res["description"] = profiles.get(profile, {}).get("description", "")
+        results["profile_scores"].setdefault(profile, {})[corpus] = res
     results["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
     print(f"NER benchmark: {results['model']}  (load {results['load_seconds']} s wall, "
@@ -162,6 +186,12 @@ def main(argv=None) -> int:
             r = res[label]
             print(f"{corpus:<14} {label:<9} {r['p']:>6.2f} {r['r']:>6.2f} {r['f1']:>6.2f} "
                   f"{r['tp'] + r['fn']:>6}")
+    for profile, by_corpus in results["profile_scores"].items():
+        for corpus, res in by_corpus.items():
+            for label in (*SCORED[corpus], "overall"):
+                r = res[label]
+                print(f"{corpus:<14} {label:<9} {r['p']:>6.2f} {r['r']:>6.2f} {r['f1']:>6.2f} "
+                      f"{r['tp'] + r['fn']:>6}  [profile {profile}: corpus-specific component]")
     tp = results["throughput_1core"]
     print(f"throughput (1 core): {tp['words_per_s']} words/s per CPU-second, {tp['tokens_per_s']} "
           f"tokens/s; {tp['words_per_wall_s']} words/s wall-clock ({tp['docs']} abstracts, batch "

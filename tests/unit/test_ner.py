@@ -168,3 +168,61 @@ def test_lexicon_backoff_adds_only_where_free(blank, tmp_path):
     doc.ents = [Span(doc, 3, 4, "Chemical")]  # a model already labelled this token
     doc = backoff(doc)
     assert _ents(doc) == {("Valproic acid", "Chemical"), ("rhabdomyolysis", "Chemical")}
+
+
+def test_find_abbreviations_schwartz_hearst(blank):
+    from nlp.ner import find_abbreviations
+
+    # BC5CDR dev titles, PMIDs 6674249 and 17042884; "(n = 21)" is not an abbreviation.
+    doc = blank.make_doc("Why may epsilon-aminocaproic acid (EACA) induce myopathy in man? "
+                         "Placebo-level incidence of extrapyramidal symptoms (EPS) with quetiapine "
+                         "in 21 patients (n = 21).")
+    found = [(doc[lf:p].text, doc[s:e].text) for lf, p, s, e in find_abbreviations(doc)]
+    assert found == [("epsilon-aminocaproic acid", "EACA"), ("extrapyramidal symptoms", "EPS")]
+
+
+def test_abbreviations_follow_their_long_form(blank):
+    from nlp.ner import Abbreviations
+
+    doc = blank.make_doc("Valproic acid (VPA) was given. VPA and MRI. Magnetic resonance imaging (MRI) "
+                         "showed no VPA effect.")
+    vpa = [t.i for t in doc if t.text == "VPA"]
+    mri = [t.i for t in doc if t.text == "MRI"]
+    # The model found the long form, one short form with the wrong label, and MRI as a chemical.
+    doc.ents = [Span(doc, 0, 2, "Chemical"), Span(doc, vpa[1], vpa[1] + 1, "Disease"),
+                Span(doc, mri[0], mri[0] + 1, "Chemical")]
+    doc = Abbreviations()(doc)
+    ents = [(e.text, e.label_) for e in doc.ents]
+    assert ents.count(("VPA", "Chemical")) == 3  # defined, relabelled, added
+    assert not any(text == "MRI" for text, _ in ents)  # long form is no entity -> removed
+    assert ("Valproic acid", "Chemical") in ents
+
+
+def test_replace_label_takes_disease_from_specialist(blank):
+    from nlp.ner import ReplaceLabel
+
+    doc = blank.make_doc("breast and ovarian cancer after tamoxifen")
+    doc.spans["ner_cd"] = [Span(doc, 2, 4, "Disease"), Span(doc, 5, 6, "Chemical")]
+    doc.ents = [Span(doc, 0, 4, "Disease")]
+    doc = ReplaceLabel("ner_cd", ["Disease"])(doc)
+    assert [(s.text, s.label_) for s in doc.spans["ner_cd"]] == [
+        ("breast and ovarian cancer", "Disease"), ("tamoxifen", "Chemical")]
+    assert not doc.ents
+
+
+def test_ncbi_profile_is_declared_and_switches_components(ner):
+    from nlp.errors import ConfigError
+    from nlp.ner import apply_profile, ner_profiles
+
+    assert "ner_ncbi" not in ner.pipe_names  # the default pipeline does not run it
+    assert "ncbi" in ner_profiles(ner)
+    nlp = load_ner(profile="ncbi")
+    assert {"ner_ncbi", "ncbi_disease"} <= set(nlp.pipe_names)
+    assert "medkg_lexicon_backoff" not in nlp.pipe_names
+    # NCBI-disease dev titles, PMIDs 8751855 and 9218625: diseases found, no stash left.
+    doc = nlp("Genetic heterogeneity in hereditary breast cancer: role of BRCA1 and BRCA2. "
+              "Molecular bases of C7 deficiency: three different defects.")
+    assert any(e.label_ == "Disease" for e in doc.ents)
+    assert not doc.spans.get("ner_cd")
+    with pytest.raises(ConfigError, match="Available: ncbi"):
+        apply_profile(load_ner(), "nope")
