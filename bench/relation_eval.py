@@ -103,6 +103,7 @@ def eval_cid_e2e(model: RelationModel | None, docs: list, ner: str) -> dict[str,
     load_s = time.perf_counter() - t0
     res = {"model": PRF(), "pattern": PRF()}
     ents = PRF()  # chemical/disease concept ids per document (MeSH), a diagnostic of the NER+linker
+    reach = Counter()
     t1 = time.perf_counter()
     documents = [Document(id=d.pmid, title=d.title, text=d.abstract) for d in docs]
     for d, ex in zip(docs, extractor.extract_many(documents)):
@@ -116,8 +117,13 @@ def eval_cid_e2e(model: RelationModel | None, docs: list, ner: str) -> dict[str,
                     and m.concept_id.startswith("MESH:")}
         gold_ids = {c for m in d.mentions if m.type in (CHEMICAL, DISEASE) for c in m.ids}
         ents.add(pred_ids, gold_ids)
+        reach["gold"] += len(gold)
+        reach["both_found"] += sum(1 for x, y in gold if x in pred_ids and y in pred_ids)
     out = {k: v.to_dict() for k, v in res.items() if v.tp + v.fp + v.fn or k == "pattern"}
     out["concept_ids_per_doc"] = ents.to_dict()
+    # recall ceiling of any relation classifier on this NER + linking: gold pairs both of whose ids were found
+    out["gold_pairs_with_both_ids_found"] = {**reach, "recall_ceiling": round(100 * reach["both_found"]
+                                                                             / max(1, reach["gold"]), 2)}
     out["seconds"] = {"load": round(load_s, 1), "extract_and_relations": round(time.perf_counter() - t1, 1)}
     return out
 

@@ -22,6 +22,16 @@ Two levels, both small scikit-learn models saved in ``data/models/medkg_rel`` (t
   - ``cid``: the BC5CDR document-level chemical -> disease pairs (:func:`document_cid_pairs`);
   - ``biored``: the BioRED document-level relation and its type (:meth:`RelationModel.document_relations`).
 
+  Concept-pair features also say how a pair competes with the document's other candidates
+  (rank of the mention-level probability among the chemical's and the disease's partners) and
+  which cues stand around the concepts' mentions ("X-induced", "patients with Y", "treated
+  with X"). The CID head has a **second stage** (:func:`cid_stack_features`): the first
+  stage's probabilities of all chemical -> disease candidates of the document, as rivals (rank
+  and gap to the best partner of the chemical / the disease / the document, the best more
+  specific or more general disease of the same chemical in the MeSH tree, the best member of
+  a coordinated list "X, Y or Z"), decide the final probability. BC5CDR relates each chemical
+  to the most specific disease it induces, and a relation stated of a list to every member.
+
 Polarity is not the classifiers' business: negation words are left out of their features, so
 "aspirin did not cause hypertension" is still recognised as a CAUSES statement, and the
 assertion rules (:func:`nlp.relations.relation_assertion`: negation cue between the arguments,
@@ -476,7 +486,35 @@ def _concept_features(prefix: str, c: str, view: DocView, mentions: dict[str, li
     }
     for flag in _FLAG_FEATURES:
         f[f"{prefix}_{flag}"] = sum(m.flags.get(flag, False) for m in ms) / len(ms)
+    text = view.text
+    for cue, (rx, side) in _CUES.items():
+        hits = sum(1 for m in ms if rx.search(text[m.end:m.end + 30] if side == "after"
+                                              else text[max(0, m.start - 40):m.start]))
+        f[f"{prefix}_cue_{cue}"] = hits / len(ms)
+        f[f"{prefix}_cue_{cue}_any"] = float(hits > 0)
     return f
+
+
+# Context cues around a concept's mentions (BC5CDR guideline: the chemical that induces, the
+# disease that is induced; a disease the patients had or were treated for is an indication).
+_CUES: dict[str, tuple[re.Pattern, str]] = {
+    "induced_after": (re.compile(r"^\s*-?\s*(?:induced|related|associated|mediated|provoked|evoked|"
+                                 r"toxicity|poisoning|intoxication|overdose|abuse|use|exposure|"
+                                 r"therapy|treatment|administration|injection|infusion)\b", re.I), "after"),
+    "induced_before": (re.compile(r"\b(?:induced|caused|due to|secondary to|following|after|developed|"
+                                  r"occurred|occurrence of|incidence of|risk of|onset of|development of|"
+                                  r"associated with|complicated by)\s+(?:\w+\s+){0,3}$", re.I), "before"),
+    "indication": (re.compile(r"\b(?:patients? with|treatment of|treating|therapy (?:of|for)|for (?:the )?"
+                              r"(?:treatment|management|prevention) of|management of|prevention of|"
+                              r"suffering from|children with|women with|men with|subjects with|cases of|"
+                              r"treated for|used (?:in|for)|effective (?:in|for|against)|for)\s+"
+                              r"(?:\w+\s+)?$", re.I), "before"),
+    "admin": (re.compile(r"\b(?:treated with|treatment with|therapy with|administration of|administered|"
+                         r"received|receiving|given|dose of|doses of|injection of|infusion of|ingestion of|"
+                         r"exposure to|use of|intake of|overdose of|mg of|mg/kg)\s+(?:\w+\s+)?$", re.I),
+              "before"),
+    "patients_after": (re.compile(r"^\s*(?:patients?|cases?|subjects?|children|rats?|mice)\b", re.I), "after"),
+}
 
 
 def _rate(pos: float, n: float, prior: float, weight: float = 2.0) -> float:
@@ -589,9 +627,108 @@ def concept_pair_table(view: DocView, pairs: list[tuple[int, int]], biored_p: np
             f["pr_rel_rate"] = _rate(tot, priors.cooc.get(sk, 0), 0.2)
             keys.append((x, y))
             rows.append(f)
+    _rank_features(keys, rows)
     if trees is not None:
         _hierarchy_features(keys, rows, ctype, trees)
     return keys, rows
+
+
+def _rank_features(keys: list[tuple[str, str]], rows: list[dict[str, float]]) -> None:
+    """Competition between candidates: is ``x`` the best-scoring partner of ``y`` (and ``y`` of
+    ``x``), by the mention-level CID probability and by the best BioRED label probability."""
+    nan = float("nan")
+    for f in rows:
+        labs = [f.get(f"mx_{lab}", nan) for lab in BIORED_LABELS]
+        f["rel_mx"] = max(labs) if not math.isnan(labs[0]) else nan
+    for score in ("cid_mx", "rel_mx"):
+        by_x: dict[str, list[float]] = defaultdict(list)
+        by_y: dict[str, list[float]] = defaultdict(list)
+        for (x, y), f in zip(keys, rows):
+            v = f.get(score, nan)
+            if not math.isnan(v):
+                by_x[x].append(v)
+                by_y[y].append(v)
+        for (x, y), f in zip(keys, rows):
+            v = f.get(score, nan)
+            if math.isnan(v):
+                f[f"{score}_rank_x"] = f[f"{score}_rank_y"] = f[f"{score}_gap_y"] = nan
+                continue
+            f[f"{score}_rank_x"] = float(1 + sum(w > v for w in by_x[x]))  # y among x's partners
+            f[f"{score}_rank_y"] = float(1 + sum(w > v for w in by_y[y]))  # x among y's partners
+            f[f"{score}_gap_y"] = max(by_y[y]) - v
+            f[f"{score}_n_y"] = float(sum(w >= 0.5 for w in by_y[y]))
+
+
+STACK_FEATURES = ("s_p", "s_rank_x", "s_rank_y", "s_gap_x", "s_gap_y", "s_doc_gap", "s_doc_max", "s_doc_n",
+                  "s_x_n", "s_y_n", "s_x_sum", "s_desc_max", "s_anc_max", "s_desc_gap", "s_coord_x", "s_coord_y")
+_COORD_GAP = re.compile(r"^(?:\s|,|;|/|-|\band\b|\bor\b|\bplus\b|\bwith\b)*$", re.I)
+
+
+def coordinated_concepts(view: DocView) -> dict[str, set[str]]:
+    """Concepts listed together ("fluoxetine, sertraline, or paroxetine", "venlafaxine-
+    tranylcypromine"): adjacent same-type mentions of a sentence with only commas, slashes,
+    hyphens, "and", "or", "plus", "with" between them. A relation stated of one member of a list
+    is usually stated of every member."""
+    out: dict[str, set[str]] = defaultdict(set)
+    ents = view.ents
+    runs: list[list[VEnt]] = []
+    for k, b in enumerate(ents):
+        a = ents[k - 1] if k else None
+        if (a is not None and a.sent == b.sent and a.label == b.label and b.start >= a.end
+                and _COORD_GAP.match(view.text[a.end:b.start])):
+            runs[-1].append(b)
+        else:
+            runs.append([b])
+    for run in runs:
+        ids = {c for e in run for c in e.ids}
+        for x in ids:
+            out[x].update(ids - {x})
+    return {k: v for k, v in out.items() if v}
+
+
+def cid_stack_features(keys: Sequence[tuple[str, str]], p: np.ndarray, thr: float,
+                       trees: dict[str, Sequence[str]] | None = None,
+                       coord: dict[str, set[str]] | None = None) -> np.ndarray:
+    """Second-stage features of a document's chemical -> disease candidates: how each pair's
+    first-stage probability ``p`` competes with the other candidates of its chemical, of its
+    disease and of the document (BC5CDR relates a chemical to the disease it induces, and the
+    most specific one: a more specific disease paired with the same chemical is a rival).
+
+    Columns in :data:`STACK_FEATURES` order; ``thr`` is the first-stage threshold.
+    """
+    n = len(keys)
+    out = np.zeros((n, len(STACK_FEATURES)))
+    if n == 0:
+        return out
+    by_x: dict[str, list[int]] = defaultdict(list)
+    by_y: dict[str, list[int]] = defaultdict(list)
+    for k, (x, y) in enumerate(keys):
+        by_x[x].append(k)
+        by_y[y].append(k)
+    doc_max = float(p.max())
+    doc_n = float((p >= thr).sum())
+    index = {key: k for k, key in enumerate(keys)}
+    coord = coord or {}
+    nan = float("nan")
+    for k, (x, y) in enumerate(keys):
+        px, py = p[by_x[x]], p[by_y[y]]
+        v = p[k]
+        desc = anc = nan
+        if trees is not None and y in trees:
+            for k2 in by_x[x]:
+                y2 = keys[k2][1]
+                if y2 == y or y2 not in trees:
+                    continue
+                if _is_ancestor(trees[y], trees[y2]):
+                    desc = p[k2] if math.isnan(desc) else max(desc, p[k2])
+                elif _is_ancestor(trees[y2], trees[y]):
+                    anc = p[k2] if math.isnan(anc) else max(anc, p[k2])
+        cx = [p[index[(x2, y)]] for x2 in coord.get(x, ()) if (x2, y) in index]
+        cy = [p[index[(x, y2)]] for y2 in coord.get(y, ()) if (x, y2) in index]
+        out[k] = (v, 1 + (px > v).sum(), 1 + (py > v).sum(), px.max() - v, py.max() - v, doc_max - v, doc_max,
+                  doc_n, (px >= thr).sum(), (py >= thr).sum(), px.sum(), desc, anc,
+                  nan if math.isnan(desc) else desc - v, max(cx) if cx else nan, max(cy) if cy else nan)
+    return out
 
 
 def _is_ancestor(a_trees: Sequence[str], b_trees: Sequence[str]) -> bool:
@@ -690,6 +827,7 @@ class RelationModel:
     thresholds: dict[str, float]
     meta: dict[str, Any] = field(default_factory=dict)
     trees: dict[str, list[str]] | None = None
+    cid_stack_head: Any = None  # second stage over the first stage's competition (cid_stack_features)
 
     # ---------------------------------------------------------------- persistence
     def save(self, path: str | Path = MODEL_DIR) -> Path:
@@ -700,7 +838,7 @@ class RelationModel:
         payload = {"format": FORMAT_VERSION, "vectorizer": self.vectorizer, "biored_head": self.biored_head,
                    "cid_head": self.cid_head, "doc_features": self.doc_features,
                    "cid_doc_head": self.cid_doc_head, "biored_doc_head": self.biored_doc_head,
-                   "thresholds": self.thresholds, "trees": self.trees}
+                   "thresholds": self.thresholds, "trees": self.trees, "cid_stack_head": self.cid_stack_head}
         joblib.dump(payload, path / MODEL_FILE, compress=3)
         (path / "priors.json").write_text(json.dumps(self.priors.to_dict(), separators=(",", ":")))
         (path / META_FILE).write_text(json.dumps({**self.meta, "format": FORMAT_VERSION,
@@ -727,7 +865,7 @@ class RelationModel:
         priors = Priors.from_dict(json.loads((path / "priors.json").read_text()))
         return cls(payload["vectorizer"], payload["biored_head"], payload["cid_head"], payload["doc_features"],
                    payload["cid_doc_head"], payload["biored_doc_head"], priors, payload["thresholds"], meta,
-                   payload.get("trees"))
+                   payload.get("trees"), payload.get("cid_stack_head"))
 
     # ---------------------------------------------------------------- mention pairs
     def mention_probs(self, view: DocView, pairs: list[tuple[int, int]]
@@ -829,7 +967,7 @@ class RelationModel:
             if "cid" in heads:
                 rows = [k for k, (x, y) in enumerate(keys) if ctype[x] == CHEMICAL and ctype[y] == DISEASE]
                 if rows:
-                    cid[rows] = self.cid_doc_head.predict_proba(X[rows])[:, 1]
+                    cid[rows] = self.cid_probability(view, [keys[k] for k in rows], X[rows])
             if "biored" in heads:
                 P = _ordered_proba(self.biored_doc_head, X, CLASSES)
         neg = X[:, self.doc_features.index("neg_frac")] if "neg_frac" in self.doc_features else np.zeros(len(keys))
@@ -838,13 +976,31 @@ class RelationModel:
                  "all_negated": bool(neg[k] == 1.0)}
                 for k, (x, y) in enumerate(keys)]
 
+    def cid_probability(self, view: DocView, keys: Sequence[tuple[str, str]], X: np.ndarray) -> np.ndarray:
+        """CID probability of a document's chemical -> disease candidates (rows of ``X``): the
+        first stage, and the second stage over the candidates' competition when there is one."""
+        p = self.cid_doc_head.predict_proba(X)[:, 1]
+        if self.cid_stack_head is None:
+            return p
+        S = cid_stack_features(keys, p, self.thresholds["doc_cid_stage1"], self.trees, coordinated_concepts(view))
+        return self.cid_stack_head.predict_proba(np.hstack([X, S]))[:, 1]
+
     def cid_pairs(self, view: DocView) -> dict[tuple[str, str], float]:
         """Document-level chemical -> disease pairs decided by the concept-pair model, with
         probabilities. A pair every shared sentence of which negates the relation is left out:
         the document states it does not hold."""
         thr = self.thresholds["doc_cid"]
-        return {(s["x"], s["y"]): s["cid"] for s in self.document_scores(view, heads=("cid",))
-                if not math.isnan(s["cid"]) and s["cid"] >= thr and not s["all_negated"]}
+        scores = [s for s in self.document_scores(view, heads=("cid",))
+                  if not math.isnan(s["cid"]) and not s["all_negated"]]
+        out = {(s["x"], s["y"]): s["cid"] for s in scores if s["cid"] >= thr}
+        # nearly every abstract states some pair: with none above the threshold, its best candidate
+        # counts when above the fallback floor (chosen on the training folds; 1.01 = never)
+        floor = self.thresholds.get("doc_cid_fallback", 1.01)
+        if not out and scores:
+            top = max(scores, key=lambda s: s["cid"])
+            if top["cid"] >= floor:
+                out[(top["x"], top["y"])] = top["cid"]
+        return out
 
     def document_relations(self, view: DocView) -> list[dict[str, Any]]:
         """Document-level relations: ``{x, y, label (BioRED), predicate, subject, object, confidence}``."""

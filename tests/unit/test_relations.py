@@ -65,6 +65,70 @@ def test_orientation_follows_schema_types():
     assert orient("TREATS", "Gene", "Disease") is None
 
 
+# ------------------------------------------------------------------ concept-pair features
+def _view(text, ents):
+    """A one-sentence DocView; ``ents`` = (surface, label, concept id), found left to right."""
+    from nlp.relation_model import DocView, VEnt, VSent
+
+    out, pos = [], 0
+    for surface, label, cid in ents:
+        start = text.index(surface, pos)
+        out.append(VEnt(start, start + len(surface), label, (cid,), 0))
+        pos = start + len(surface)
+    return DocView(text, [VSent(0, len(text))], out)
+
+
+def test_coordinated_concepts_are_lists_of_one_type():
+    from nlp.relation_model import coordinated_concepts
+
+    v = _view("Women receiving fluoxetine, sertraline, or paroxetine had sexual dysfunction and nausea.",
+              [("fluoxetine", "Chemical", "F"), ("sertraline", "Chemical", "S"), ("paroxetine", "Chemical", "P"),
+               ("sexual dysfunction", "Disease", "SD"), ("nausea", "Disease", "N")])
+    co = coordinated_concepts(v)
+    assert co["F"] == {"S", "P"} and co["P"] == {"F", "S"}  # the whole list, not only neighbours
+    assert co["SD"] == {"N"}
+    assert "F" not in co.get("SD", set())  # a chemical and a disease are never coordinated
+    v = _view("Serotonin syndrome from venlafaxine-tranylcypromine interaction.",
+              [("Serotonin syndrome", "Disease", "SS"), ("venlafaxine", "Chemical", "V"),
+               ("tranylcypromine", "Chemical", "T")])
+    assert coordinated_concepts(v) == {"V": {"T"}, "T": {"V"}}
+
+
+def test_cid_stack_features_describe_the_competition_in_a_document():
+    import math
+
+    import numpy as np
+
+    from nlp.relation_model import STACK_FEATURES, cid_stack_features
+
+    keys = [("c1", "d1"), ("c1", "d2"), ("c2", "d1")]
+    trees = {"d1": ["C01.100"], "d2": ["C01"]}  # d2 is an ancestor of d1 (d1 more specific)
+    S = cid_stack_features(keys, np.array([0.9, 0.2, 0.5]), 0.3, trees, {"c1": {"c2"}, "c2": {"c1"}})
+    f = [dict(zip(STACK_FEATURES, row)) for row in S]
+    assert f[0]["s_rank_x"] == 1 and f[1]["s_rank_x"] == 2 and f[2]["s_rank_y"] == 2
+    assert f[1]["s_desc_max"] == 0.9 and math.isclose(f[1]["s_desc_gap"], 0.7)  # a more specific rival
+    assert f[0]["s_anc_max"] == 0.2 and math.isnan(f[0]["s_desc_max"])
+    assert f[2]["s_coord_x"] == 0.9  # c2 is listed with c1, which is related to d1
+    assert f[0]["s_doc_n"] == 2 and f[0]["s_doc_max"] == 0.9
+
+
+def test_concept_pair_table_has_competition_and_cue_features():
+    import numpy as np
+
+    from nlp.relation_model import CLASSES, Priors, candidate_pairs, concept_pair_table
+
+    v = _view("Patients with epilepsy developed hepatitis after valproate treatment.",
+              [("epilepsy", "Disease", "E"), ("hepatitis", "Disease", "H"), ("valproate", "Chemical", "V")])
+    pairs = candidate_pairs(v)
+    cid = np.array([0.2 if v.ents[i].ids == ("E",) else 0.8 for i, _j in pairs])
+    keys, rows = concept_pair_table(v, pairs, np.zeros((len(pairs), len(CLASSES))), cid,
+                                    [False] * len(pairs), [None] * len(pairs), Priors())
+    f = dict(zip(keys, rows))
+    assert f[("V", "H")]["cid_mx_rank_y"] == 1 and f[("V", "E")]["cid_mx_rank_x"] == 2
+    assert f[("V", "E")]["y_cue_indication"] == 1.0 and f[("V", "H")]["y_cue_indication"] == 0.0
+    assert f[("V", "H")]["x_cue_induced_after"] == 1.0  # "valproate treatment"
+
+
 # ------------------------------------------------------------------ model
 @has_model
 def test_model_loads_with_thresholds_and_provenance():
@@ -167,6 +231,8 @@ def test_planted_assertion_cases(nlp):
     # the cases the rules were written on (dev, test) all pass, but the documented failures
     tuned = {k: v for k, v in wrong.items() if v[0] in ("dev", "test") and k not in KNOWN_FAILURES}
     assert not tuned, json.dumps(tuned, indent=1)
-    holdout = [c for c in cases if c["split"] == "holdout"]
-    wrong_holdout = [k for k, v in wrong.items() if v[0] == "holdout"]
-    assert 1 - len(wrong_holdout) / len(holdout) >= 0.95, wrong_holdout
+    # the held-out splits (holdout2: written before the errors of these rules were looked at)
+    for split in ("holdout", "holdout2"):
+        held = [c for c in cases if c["split"] == split]
+        wrong_held = [k for k, v in wrong.items() if v[0] == split]
+        assert held and 1 - len(wrong_held) / len(held) >= 0.95, (split, wrong_held)
