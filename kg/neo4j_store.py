@@ -12,7 +12,8 @@ Writes: one managed transaction per :meth:`Neo4jGraphStore.write` call, with ``U
 statements in chunks; the driver retries transient failures (deadlocks, a leader switch, a
 server that went away and came back within ``max_transaction_retry_time``) with exponential
 backoff, re-running the whole transaction function, which is safe because it decides what to
-write from what it reads inside the transaction. Errors reach callers as
+write from what it reads inside the transaction; for the same reason a commit the server did not
+confirm (no bookmark: the server shut down mid-transaction) is run again. Errors reach callers as
 :class:`nlp.errors.BackendUnavailable` (cannot connect, authentication failed, server gone) or
 :class:`nlp.errors.GraphStoreError` (constraint violation, any other server or driver error),
 each with a one-line message naming the URI.
@@ -25,6 +26,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from kg import neo4j_queries as Q
@@ -189,12 +191,13 @@ class Neo4jGraphStore:
     """
 
     def __init__(self, driver: Any, *, database: str | None = None, uri: str | None = None,
-                 owns_driver: bool = False):
+                 owns_driver: bool = False, retry_seconds: float = DEFAULT_RETRY_SECONDS):
         if _IMPORT_ERROR is not None:  # pragma: no cover
             raise BackendUnavailable("The neo4j Python driver is not installed: pip install neo4j") from _IMPORT_ERROR
         self._driver = driver
         self._database = database
         self._owns_driver = owns_driver
+        self._retry_seconds = retry_seconds
         self.uri = uri or self._driver_address(driver)
 
     @staticmethod
@@ -253,7 +256,7 @@ class Neo4jGraphStore:
         except neo4j_exc.DriverError as e:
             driver.close()
             raise BackendUnavailable(f"Cannot use Neo4j at {uri}: {_one_line(e)}") from e
-        store = cls(driver, database=database, uri=uri, owns_driver=True)
+        store = cls(driver, database=database, uri=uri, owns_driver=True, retry_seconds=max_transaction_retry_time)
         if ensure_schema:
             try:
                 store.ensure_schema()
@@ -305,8 +308,28 @@ class Neo4jGraphStore:
             return session.execute_read(work)
 
     def _write_tx(self, work: Callable[..., T], action: str, *args: Any) -> T:
-        with self._errors(action), self._session(write=True) as session:
-            return session.execute_write(work, *args)
+        """Run ``work`` in a managed write transaction and make sure the server committed it.
+
+        A server that shuts down while a transaction is open can leave a bare ``SUCCESS {}`` in
+        the socket; the driver (6.4) takes it for the COMMIT reply and returns normally although
+        nothing was committed (seen with ``scripts/neo4j.sh stop`` during a write: the batch was
+        missing after the restart while ingest had counted it and indexed its sentences). A real
+        commit always returns a bookmark, so a commit without one is treated like a lost
+        connection: ``work`` decides what to write from what it reads, so it is run again (the
+        driver waits for the server within the retry window), or the write fails cleanly.
+        """
+        deadline = None
+        while True:
+            with self._errors(action), self._session(write=True) as session:
+                result = session.execute_write(work, *args)
+                confirmed = bool(session.last_bookmarks())
+            if confirmed:
+                return result
+            deadline = deadline or time.monotonic() + self._retry_seconds
+            if time.monotonic() >= deadline:
+                raise BackendUnavailable(
+                    f"Neo4j at {self.uri} is unavailable (tried to {action}: the server did not confirm the commit)")
+            time.sleep(0.5)
 
     # ------------------------------------------------------------------ schema
     def ensure_schema(self) -> None:

@@ -68,7 +68,9 @@ class IngestReport:
 # Heavy, read-only resources shared by every Medkg object in the process (a service, the
 # test suite): the concept dictionary, the spaCy pipelines and the embedding model.
 _SHARED: dict[tuple, Any] = {}
-_SHARED_LOCK = threading.Lock()
+# Re-entrant: a build may need another shared resource (the question lexicon builds from the
+# dictionary); with a plain Lock that nested _shared() call deadlocked the first `ask`.
+_SHARED_LOCK = threading.RLock()
 
 
 def _shared(key: tuple, build: Callable[[], Any]) -> Any:
