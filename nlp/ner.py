@@ -20,9 +20,10 @@ run together, plus three rule passes::
   none when the long form is no entity ("magnetic resonance imaging (MRI)").
 
 The profile ``ncbi`` (``load_ner(profile="ncbi")``) also runs two components that are
-disabled by default, ``ner_ncbi`` (the Chemical/Disease model fine-tuned on NCBI-disease
-train, own tok2vec) and ``ncbi_disease`` (its Disease spans replace ner's), and leaves out
-the dictionary backoff: NCBI-disease annotates diseases differently from BC5CDR.
+disabled by default, ``ner_ncbi`` (the model fine-tuned on the Disease mentions of
+NCBI-disease + BioRED train, own tok2vec) and ``ncbi_disease`` (its Disease spans replace
+ner's), and leaves out the dictionary backoff and document consistency: NCBI-disease
+annotates diseases differently from BC5CDR.
 
 The factories are registered by importing this module; ``load_ner`` does that for you
 (``spacy.load`` on the model dir works too once ``nlp.ner`` is imported).

@@ -219,6 +219,7 @@ def test_ncbi_profile_is_declared_and_switches_components(ner):
     nlp = load_ner(profile="ncbi")
     assert {"ner_ncbi", "ncbi_disease"} <= set(nlp.pipe_names)
     assert "medkg_lexicon_backoff" not in nlp.pipe_names
+    assert "medkg_ner_abbreviations" in nlp.pipe_names
     # NCBI-disease dev titles, PMIDs 8751855 and 9218625: diseases found, no stash left.
     doc = nlp("Genetic heterogeneity in hereditary breast cancer: role of BRCA1 and BRCA2. "
               "Molecular bases of C7 deficiency: three different defects.")
