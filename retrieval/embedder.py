@@ -248,8 +248,9 @@ class SentenceTransformerEmbedder:
             models only, no torch import) and larger batches in :data:`CPU_AUTO_PRECISION`.
             ``"fp32"``: the plain sentence-transformers fp32 path for everything (the old CPU
             behaviour). ``"fp32-numpy"``: NumPy for everything (CPU, BERT models). ``"int8"``:
-            torch dynamic int8 Linear layers (CPU). ``"bf16"``: bfloat16 weights. ``"fp16"``: CUDA
-            only. On CPU every precision but ``"fp32"`` encodes queries in fp32 NumPy.
+            SmoothQuant dynamic int8 Linear layers (CPU, see :func:`_quantize_int8`). ``"bf16"``:
+            bfloat16 weights. ``"fp16"``: CUDA only. On CPU every precision but ``"fp32"`` encodes
+            queries in fp32 NumPy.
             Vectors of every precision share one space (bf16 or int8 documents vs fp32 queries:
             recall@10 overlap with all-fp32 retrieval >= 0.95, see bench/embed_speed.py).
 
@@ -296,7 +297,9 @@ class SentenceTransformerEmbedder:
                 if self.torch_precision == "fp16":
                     model.half()
                 elif self.torch_precision == "bf16":
-                    model.to(dtype=__import__("torch").bfloat16)
+                    import torch
+
+                    model.to(dtype=torch.bfloat16)
                 elif self.torch_precision == "int8":
                     _quantize_int8(model)
                 get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
