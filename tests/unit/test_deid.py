@@ -204,6 +204,8 @@ def test_holdout2_rule_examples(text, expected):
     "Given 3/4 tablet at 2200. Strength 5/5 at 1200 hours. Pain 4/10 at 0900.",
     "Pt Chest Pain protocol. Patient Education provided. Patient Safety Plan reviewed.",
     "Visit coded as ICD-10 E11.9 and CPT 99214; NDC 0002-8215-01; 1000-2000 steps daily.",
+    "MAGEL2 (also known as NDNL1); statins, known as HMG CoA reductase inhibitors; also known as Goltz syndrome.",
+    "J Biol Chem 273, 22068-22074.",
 ])
 def test_holdout2_rules_keep_clinical_text(text):
     assert deidentify(text).text == text
