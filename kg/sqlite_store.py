@@ -12,7 +12,9 @@ not block each other or the writer, and ``sqlite3`` releases the GIL while SQLit
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
+import math
 import re
 import sqlite3
 import threading
@@ -165,9 +167,10 @@ def budget_plan(words: Sequence[str], rows: dict[str, int], budget: int) -> tupl
     every word matches alone (the plain OR query). Otherwise words are taken rarest first while
     their counts add up to at most ``budget`` and match alone; the remaining, frequent words only
     match a row that holds all of them (nothing, if only one is left and some word matches alone).
-    Each word keeps its place in the query, so a row found gets exactly its plain-OR BM25 score; rows
-    holding only some frequent words are skipped: their scores are the lowest (frequent words have
-    the smallest IDF), and scoring them is what makes a common word cost ~0.1 s in 1M sentences.
+    Rows holding only some frequent words are skipped: their scores are the lowest (frequent words
+    have the smallest IDF), and scoring them is what makes a common word cost ~0.1 s in 1M sentences.
+    (FTS5 counts a word's BM25 term only in the OR branches a row matches, so a row found that holds
+    an alone word and only some of the frequent ones scores a little below its plain-OR score.)
     Backends share this rule so their results agree. Returns ``(alone, together)``.
     """
     words = list(words)
@@ -240,6 +243,9 @@ class SQLiteGraphStore:
                 db.row_factory = sqlite3.Row
                 db.execute("PRAGMA busy_timeout=30000")
                 db.execute("PRAGMA query_only=1")
+                # 64 MiB of page cache (default 2 MiB): full-text queries on a large store re-read
+                # the same doclist pages; -13% CPU per keyword search on 1M sentences
+                db.execute("PRAGMA cache_size=-65536")
             except sqlite3.Error as e:
                 raise GraphStoreError(f"Cannot open graph database {self.path}: {e}") from e
             with self._lock:
@@ -587,14 +593,25 @@ class SQLiteGraphStore:
     # in a million sentences would cost ~0.1 s; counting a word's rows costs ~0.04 us a row.
     KEYWORD_BUDGET = 10_000
 
+    # At most this many AND-combinations in a relaxed group (see _fts_match).
+    MAX_COMBINATIONS = 20
+
     def _fts_match(self, table: str, text: str, k: int = 10, db: sqlite3.Connection | None = None) -> str | None:
         """The FTS5 query for ``text`` on ``table``: :func:`fts_query`, or :func:`budget_plan`'s
         cheaper near-equivalent when the words match more than ``KEYWORD_BUDGET`` rows together.
 
         The frequent words' AND group is dropped when it alone matches more than the budget and
         some words are searched alone (words that stem alike, "hypertension"/"hypertensive", make
-        an AND no smaller than one of them); the plain OR query is used after all when the plan
-        would find fewer than ``k`` rows.
+        an AND no smaller than one of them). When the plan would find fewer than ``k`` rows, the
+        group is relaxed before falling back to the plain OR query (which scores every row holding
+        any word: ~0.1 s for three common words in a million sentences): rows holding at least
+        ``m`` of the ``n`` frequent words, ``m`` from ``n - 1`` down to 2, as the OR of their
+        ``m``-word ANDs (at most ``MAX_COMBINATIONS``).
+
+        BM25 scores follow the query FTS5 runs: a word counts once per branch of the OR that the
+        row matches, and not at all in a branch the row fails. So scores of a planned query are
+        close to, not equal to, the plain query's (bench/query_latency.py measures the agreement
+        of the top 10); the plain query is used whenever the words match at most the budget.
         """
         if db is None:
             with self._reading() as db:
@@ -615,9 +632,19 @@ class SQLiteGraphStore:
         group = "(" + " AND ".join(quote[w] for w in together) + ")"
         in_group = self._counts(db, table, {group: group})[group]
         if not alone or in_group <= self.KEYWORD_BUDGET:
-            parts.append(group)
-            found += in_group
-        return " OR ".join(parts) if found >= k else plain
+            if found + in_group >= k:
+                return " OR ".join(parts + [group])
+        elif found >= k:
+            return " OR ".join(parts)
+        distinct = list(dict.fromkeys(together))
+        for m in range(len(distinct) - 1, 1, -1):
+            if math.comb(len(distinct), m) > self.MAX_COMBINATIONS:
+                continue
+            relaxed = " OR ".join("(" + " AND ".join(quote[w] for w in c) + ")"
+                                  for c in itertools.combinations(distinct, m))
+            if found + self._counts(db, table, {relaxed: relaxed})[relaxed] >= k:
+                return " OR ".join(parts + [relaxed])
+        return plain
 
     def _counts(self, db: sqlite3.Connection, table: str, quoted: dict[str, str]) -> dict[str, int]:
         """Rows of ``table`` holding each word, cached until the database changes (frequent words,

@@ -296,12 +296,15 @@ class QueryEngine:
         depth = max(50, k * 5)
         rankings: dict[str, list[int]] = {}
         dense = self._dense_async(text, depth) if "dense" in methods else None
-        if "keyword" in methods:
-            rankings["keyword"] = [p.uid for p in self.store.keyword_search(text, depth)]
+        concept = None
         if "concept" in methods and concepts:
             expanded = self._expanded(concepts, text, _known)
-            if expanded:
-                rankings["concept"] = [p.uid for p in self.store.keyword_search(expanded, depth)]
+            if expanded:  # a second full-text query: alongside the first one
+                concept = self._submit(self.store.keyword_search, expanded, depth)
+        if "keyword" in methods:
+            rankings["keyword"] = [p.uid for p in self.store.keyword_search(text, depth)]
+        if concept is not None:
+            rankings["concept"] = [p.uid for p in concept.result()]
         hits = dense.result() if dense is not None else None
         if hits is not None:
             rankings["dense"] = [u for u, _ in hits]

@@ -377,3 +377,14 @@ def test_question_frame_words_are_never_concepts(store):
     parsed = QueryEngine(store, recognizer=recognizer).parse("Is There A List Of Drugs And Side Effects Of Amiodarone?")
     assert [c.id for c in parsed.concepts] == [AMIODARONE[0]]
     assert parsed.predicates == ["CAUSES"] and parsed.answer_type == CHEMICAL
+
+
+def test_keyword_budget_relaxes_the_group_before_the_plain_query(store):
+    """Frequent words whose AND finds fewer than k rows: rows with at least 2 of them, not every row."""
+    q = "lisinopril treat hypertension"
+    store.KEYWORD_BUDGET = 0  # every word is "frequent"
+    assert store._fts_match("sentences_fts", q, k=1) == '("lisinopril" AND "treat" AND "hypertension")'
+    assert store._fts_match("sentences_fts", q, k=2) == (
+        '("lisinopril" AND "treat") OR ("lisinopril" AND "hypertension") OR ("treat" AND "hypertension")')
+    assert {p.sentence_id for p in store.keyword_search(q, 2)} == {"1001#0", "1001#1"}
+    assert store._fts_match("sentences_fts", q, k=3) == '"lisinopril" OR "treat" OR "hypertension"'
