@@ -31,7 +31,7 @@ log). After fixing its misses: 251/251 (bench/results/deid_after_holdout2_fixes_
 
 Usage::
 
-    python bench/deid_eval.py [results/deid.json] [--split test|dev|holdout|holdout2|all]
+    python bench/deid_eval.py [results/deid.json] [--split test|dev|holdout|holdout2|holdout3|all]
         [--cases FILE ...] [--datasets ../shared/datasets] [--aci-split valid|train]
 """
 from __future__ import annotations
@@ -241,7 +241,7 @@ def main(argv=None) -> int:
     ap.add_argument("json_out", nargs="?", help="write results as JSON here")
     ap.add_argument("--cases", nargs="+", default=[str(p) for p in DEFAULT_CASES],
                     help="case files (JSONL); default: phi_cases.jsonl and phi_cases_holdout2.jsonl")
-    ap.add_argument("--split", default="test", choices=("test", "dev", "holdout", "holdout2", "all"))
+    ap.add_argument("--split", default="test", choices=("test", "dev", "holdout", "holdout2", "holdout3", "all"))
     ap.add_argument("--datasets", default=None, help="folder with clinical_notes/ (default: ../shared/datasets)")
     ap.add_argument("--aci-split", default="valid", choices=("valid", "train"))
     ap.add_argument("--show-misses", action="store_true", help="print every miss and false positive to stderr")
