@@ -117,7 +117,7 @@ def score(nlp, cases: list[dict[str, Any]]) -> dict[str, Any]:
         by_cat[case["category"]]["ok"] += all_ok
         if not all_ok:
             errors.append({"id": case["id"], "split": case["split"], "text": case["text"], "entity": case["entity"],
-                           "expected": [f for f in ASSERTION_FLAGS if gold[f]],
+                           "mode": "given span", "expected": [f for f in ASSERTION_FLAGS if gold[f]],
                            "predicted": [f for f in ASSERTION_FLAGS if pred[f]]})
         doc = nlp(case["text"])
         ent = _overlapping(doc, start, end)
@@ -127,6 +127,11 @@ def score(nlp, cases: list[dict[str, Any]]) -> dict[str, Any]:
             for f in ASSERTION_FLAGS:
                 e2e_ok[f] += e2e[f] == gold[f]
             e2e_ok["all"] += e2e == gold
+            if e2e != gold:
+                errors.append({"id": case["id"], "split": case["split"], "text": case["text"],
+                               "entity": case["entity"], "mode": "end to end", "found_span": ent.text,
+                               "expected": [f for f in ASSERTION_FLAGS if gold[f]],
+                               "predicted": [f for f in ASSERTION_FLAGS if e2e[f]]})
     n = len(cases)
 
     def pct(x: int, d: int) -> float:
@@ -179,8 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.show_errors:
         last = results["splits"][splits[-1]]
         for e in last["errors"]:
-            print(f"  {e['id']} [{e['split']}] {e['entity']!r}: expected {e['expected']} got {e['predicted']}"
-                  f"  | {e['text']}", file=sys.stderr)
+            found = f" (found {e['found_span']!r})" if "found_span" in e else ""
+            print(f"  {e['id']} [{e['split']}, {e['mode']}] {e['entity']!r}{found}: expected {e['expected']} "
+                  f"got {e['predicted']}  | {e['text']}", file=sys.stderr)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     return 0

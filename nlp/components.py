@@ -2,6 +2,7 @@
 
 * ``medkg_sentences``      sentence starts at line breaks and after the title (runs after the sentencizer)
 * ``medkg_dictionary_ner`` dictionary-based NER baseline (longest match over the concept dictionary)
+* ``medkg_trim_cues``      entities do not start on assertion cues ("Denies fever" -> "fever")
 * ``medkg_abbreviations``  propagates entities through scispaCy's abbreviation pairs
 * ``medkg_linker``         links every entity to a concept id (exact -> normalized -> abbreviation -> fuzzy)
 * ``medkg_relations``      sentence-level relations (see :mod:`nlp.relations`)
@@ -75,6 +76,38 @@ def _no_break(word, nxt) -> bool:
         return False
     w = word.text.lower().rstrip(".")
     return w in TITLES or (w in NO_BREAK_BEFORE_NUMBER and (first.isdigit() or first in "(["))
+
+
+# ---------------------------------------------------------------------------- assertion cues in spans
+# Words that are assertion cues, not part of the concept: the trained NER sometimes starts an
+# entity on them ("Denies fever", "Prior stroke", "Absence of murmurs"), which hides the cue
+# from ConText. Connectives are dropped only right after a dropped cue ("history of").
+LEADING_CUES = frozenset("""
+no not denies denied deny denying without absence absent negative prior previous past history hx h/o
+possible possibly probable probably suspected suspicious suspect likely unlikely presumed presumptive
+questionable family r/o ruled rule resolved remote
+""".split())
+CUE_CONNECTIVES = frozenset("of for any out medical".split())
+
+
+@Language.component("medkg_trim_cues")
+def medkg_trim_cues(doc: Doc) -> Doc:
+    """Move an entity's start past leading assertion-cue words (see :data:`LEADING_CUES`)."""
+    changed = False
+    ents = []
+    for ent in doc.ents:
+        start = ent.start
+        if ent.end - start > 1 and ent[0].lower_ in LEADING_CUES:
+            while start < ent.end - 1 and (doc[start].lower_ in LEADING_CUES
+                                           or doc[start].lower_ in CUE_CONNECTIVES):
+                start += 1
+        if start != ent.start:
+            changed = True
+            ent = Span(doc, start, ent.end, label=ent.label, kb_id=ent.kb_id)
+        ents.append(ent)
+    if changed:
+        doc.ents = ents
+    return doc
 
 
 def add_entities(existing: list[Span], candidates: list[Span]) -> list[Span]:

@@ -2,7 +2,7 @@
 
 Pipeline (``build_nlp``)::
 
-    tokenizer -> sentencizer -> medkg_sentences -> NER (trained model and/or medkg_dictionary_ner)
+    tokenizer -> sentencizer -> medkg_sentences -> NER (trained model and/or medkg_dictionary_ner) -> medkg_trim_cues
       -> abbreviation_detector (scispaCy) -> medkg_abbreviations -> medkg_linker
       -> medspacy_context (negated / uncertain / historical / hypothetical / family) -> medkg_relations
 
@@ -71,6 +71,7 @@ def build_nlp(dictionary, ner: str = "dictionary", *, context: bool = True, link
     # scispaCy's abbreviation detector warns on every doc without "(...)" pairs: noise, not news.
     warnings.filterwarnings("ignore", message=r".*\[W036\]")
 
+    nlp.add_pipe("medkg_trim_cues")
     nlp.add_pipe("abbreviation_detector")
     nlp.add_pipe("medkg_abbreviations")
     nlp.add_pipe("medkg_linker", config={"threshold": link_threshold})
