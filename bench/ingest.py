@@ -5,8 +5,8 @@ Ingests the shared PubMed abstracts (default: all 1,990 of
 configuration (``--workers 1`` is the baseline, measured in the same run as the others), and
 prints a table; ``--out`` writes JSON. Each configuration runs in its own process so peak RSS
 is its own (``ru_maxrss`` of the process plus its NLP workers). ``--precision`` adds the embedding
-precision as a second axis (``fp32`` = the plain sentence-transformers path, ``auto`` = bf16 (or int8)
-documents on CPU); with ``--repeat`` the configurations run interleaved, round by round.
+precision as a second axis (``fp32`` = the plain sentence-transformers path, ``auto`` = bf16 documents
+on CPUs with native bf16); with ``--repeat`` the configurations run interleaved, round by round.
 
     python bench/ingest.py --workers 1 2 --out bench/results/ingest.json
     python bench/ingest.py --workers 1 2 --precision fp32 auto --limit 500 --out bench/results/ingest_cpu.json

