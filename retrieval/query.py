@@ -133,8 +133,9 @@ class QueryEngine:
         store: any :class:`kg.store.GraphStore`.
         index: a :class:`retrieval.index.FaissIndex` (or None: keyword-only passages).
         embedder: an :class:`retrieval.embedder.Embedder` (or None).
-        recognizer: ``callable(text) -> list[(surface, concept_id, name, type)]``, usually the
-            NLP pipeline's NER + linker (see :meth:`retrieval.app.Medkg.engine`).
+        recognizer: ``callable(text) -> list[(surface, concept_id, name, type)]``: the question
+            lexicon (:class:`nlp.question.QuestionRecognizer`) or the NLP pipeline's NER + linker
+            (see :meth:`retrieval.app.Medkg.recognize`).
         weights: fusion weights for ``dense``, ``keyword`` and ``concept`` rankings.
     """
 
