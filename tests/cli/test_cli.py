@@ -78,12 +78,14 @@ def test_ask_reads_the_question_without_spacy(home):
     import sys
     from pathlib import Path
 
+    from retrieval.embedder import _nvidia_present
+
     code = ("import json, sys\n"
             "from typer.testing import CliRunner\n"
             "import cli\n"
             "r = CliRunner().invoke(cli.app, ['--home', sys.argv[1], 'ask', sys.argv[2], '--json'])\n"
             "print(json.dumps({'exit': r.exit_code, 'output': r.output,\n"
-            "                  'spacy': 'spacy' in sys.modules}))\n")
+            "                  'spacy': 'spacy' in sys.modules, 'torch': 'torch' in sys.modules}))\n")
     repo = Path(__file__).resolve().parents[2]
     for question in ("What drugs can cause hypertension?", "What Drugs Can Cause Hypertension?"):
         p = subprocess.run([sys.executable, "-c", code, str(home), question], capture_output=True, text=True,
@@ -91,6 +93,8 @@ def test_ask_reads_the_question_without_spacy(home):
         assert p.returncode == 0, p.stderr[-2000:]
         out = json.loads(p.stdout.strip().splitlines()[-1])
         assert out["exit"] == 0 and not out["spacy"]
+        if not _nvidia_present():  # on CPU the query is embedded in NumPy: no torch either
+            assert not out["torch"]
         ans = json.loads(out["output"])
         assert [c["id"] for c in ans["concepts"]] == ["MESH:D006973"]
         assert ans["predicates"] == ["CAUSES"] and ans["answer_type"] == "Chemical" and ans["facts"]
