@@ -35,6 +35,7 @@ Example::
     doc = ner("Cocaine-induced hypertension in rats.")
     [(e.text, e.label_) for e in doc.ents]   # [('Cocaine', 'Chemical'), ('hypertension', 'Disease')]
 """
+import re
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -520,6 +521,147 @@ def make_abbreviations(nlp: Language, name: str, remove_labels: list[str],
                        max_sf_tokens: int) -> Callable[[Doc], Doc]:
     """Give every mention of an abbreviation the label of its long form (Schwartz & Hearst)."""
     return Abbreviations(remove_labels, max_sf_tokens)
+
+
+class ObjectAbbreviations:
+    """Short forms defined for the *object* of a disease phrase are no disease mentions.
+
+    In "Canavan disease is caused by the deficiency of aspartoacylase (ASPA)" the model's
+    Disease entity "deficiency of aspartoacylase" ends right before the definition, so
+    ``medkg_ner_abbreviations`` labels every "ASPA" Disease; but the short form abbreviates
+    only the enzyme after "of" (Schwartz & Hearst's long form starts after the preposition),
+    and NCBI-disease annotates gene/enzyme symbols as no disease. When the entity ending at
+    the definition's "(" starts before the long form and a word of ``preps`` lies between,
+    every entity of ``labels`` whose text is exactly that short form is removed.
+    On NCBI-disease predictions: removes PAH, ASPA (dev) and PAH, ASPA, FALDH, AGA, AVP,
+    Hex A, C2, GALT (train), none of them gold mentions.
+    """
+
+    def __init__(self, labels: Sequence[str] = ("Disease",), preps: Sequence[str] = ("of", "in", "to"),
+                 max_sf_tokens: int = 3):
+        self.labels = set(labels)
+        self.preps = set(preps)
+        self.max_sf_tokens = max_sf_tokens
+
+    def __call__(self, doc: Doc) -> Doc:
+        ents = list(doc.ents)
+        if not ents:
+            return doc
+        ending_at = {e.end: e for e in ents}
+        objects: set[str] = set()
+        for lf_start, paren, sf_start, sf_end in find_abbreviations(doc, self.max_sf_tokens):
+            e = ending_at.get(paren)
+            if e is None or e.label_ not in self.labels or e.start >= lf_start:
+                continue
+            if any(t.lower_ in self.preps for t in doc[e.start:lf_start]):
+                objects.add(doc[sf_start:sf_end].text)
+        if not objects:
+            return doc
+        kept = [e for e in ents if not (e.label_ in self.labels and e.text in objects)]
+        if len(kept) != len(ents):
+            doc.ents = kept
+        return doc
+
+
+@Language.factory(
+    "medkg_object_abbreviations",
+    default_config={"labels": ["Disease"], "preps": ["of", "in", "to"], "max_sf_tokens": 3})
+def make_object_abbreviations(nlp: Language, name: str, labels: list[str], preps: list[str],
+                              max_sf_tokens: int) -> Callable[[Doc], Doc]:
+    """Drop Disease mentions of short forms defined for "deficiency of <enzyme> (SF)"."""
+    return ObjectAbbreviations(labels, preps, max_sf_tokens)
+
+
+class CompositeMentions:
+    """NCBI-disease composite mentions: "classical and Duarte galactosemia" is ONE mention.
+
+    The NCBI-disease guideline annotates a coordination of modifiers sharing one disease
+    head as a single mention ("breast and ovarian cancer", "C6 or C7 deficiency",
+    "brain, breast, and prostate cancer"); models trained on it still often tag only the
+    last conjunct ("Duarte galactosemia"). For a Disease entity of >= 2 tokens preceded by
+    "and"/"or" (optionally ", and"), this extends it left over the conjunct(s) when each is
+    ONE free token (no entity) found in ``modifiers`` - lowercase words that occur inside
+    NCBI-disease *train* gold mentions more often before the head than as the head
+    (built by ``nlp.train.build_composite_modifiers``) - and comma lists of such tokens.
+    It does nothing when the word before the conjuncts is a modifier too (a multi-word
+    conjunct it cannot delimit). Only the ``ncbi`` profile runs it (disabled by default).
+    """
+
+    FILE = "modifiers.txt"
+    CONJ = frozenset({"and", "or", "and/or"})
+    STOP = frozenset({
+        "the", "a", "an", "of", "in", "with", "to", "for", "by", "on", "at", "from", "as",
+        "other", "both", "either", "neither", "patients", "patient", "mice", "mouse",
+        "families", "family", "cases", "case", "individuals", "carriers", "human", "humans",
+        "their", "its", "his", "her", "these", "those", "this", "that", "which", "who", "is",
+        "are", "was", "were", "be", "been", "not", "no", "all", "some", "any", "many", "most",
+        "more", "less", "between", "than", "also", "such", "including", "like", "into",
+        "without", "within", "after", "before", "during", "whereas", "while", "but", "then",
+        "type", "types", "gene", "genes", "normal"})
+    TOKEN = re.compile(r"^(?:[A-Za-z][a-z]+|[A-Z]{1,4}\d{0,2}|[IVX]+|\d{1,2}[A-Za-z]?|[a-z]+-[a-z]+)$")
+
+    def __init__(self, modifiers: Iterable[str] = (), labels: Sequence[str] = ("Disease",),
+                 min_len: int = 2):
+        self.modifiers = set(modifiers)
+        self.labels = set(labels)
+        self.min_len = min_len
+
+    def __call__(self, doc: Doc) -> Doc:
+        if not self.modifiers:
+            return doc
+        ents = list(doc.ents)
+        owner = [-1] * len(doc)
+        for k, e in enumerate(ents):
+            for i in range(e.start, e.end):
+                owner[i] = k
+
+        def mod(t) -> bool:
+            return (owner[t.i] == -1 and t.lower_ not in self.STOP and t.lower_ in self.modifiers
+                    and bool(self.TOKEN.match(t.text)))
+
+        changed = False
+        for k, e in enumerate(ents):
+            if e.label_ not in self.labels or len(e) < self.min_len:
+                continue
+            i = e.start
+            if i < 2 or doc[i - 1].lower_ not in self.CONJ or owner[i - 1] != -1:
+                continue
+            j = i - 1
+            if doc[j - 1].text == "," and owner[j - 1] == -1:
+                j -= 1
+            if j < 1 or not mod(doc[j - 1]):
+                continue
+            s = j - 1
+            while s >= 2 and doc[s - 1].text == "," and owner[s - 1] == -1 and mod(doc[s - 2]):
+                s -= 2
+            if s > 0 and mod(doc[s - 1]):
+                continue
+            ents[k] = Span(doc, s, e.end, label=e.label_)
+            for t in range(s, e.end):
+                owner[t] = k
+            changed = True
+        if changed:
+            doc.ents = sorted(ents, key=lambda x: x.start)
+        return doc
+
+    def to_disk(self, path, exclude=tuple()) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / self.FILE).write_text("".join(w + "\n" for w in sorted(self.modifiers)),
+                                      encoding="utf-8")
+
+    def from_disk(self, path, exclude=tuple()) -> "CompositeMentions":
+        text = (Path(path) / self.FILE).read_text(encoding="utf-8")
+        self.modifiers = {w for w in text.split("\n") if w}
+        return self
+
+
+@Language.factory(
+    "medkg_composite_mentions", default_config={"labels": ["Disease"], "min_len": 2})
+def make_composite_mentions(nlp: Language, name: str, labels: list[str],
+                            min_len: int) -> Callable[[Doc], Doc]:
+    """Extend Disease spans over coordinated modifiers ("classical and Duarte galactosemia")."""
+    return CompositeMentions((), labels, min_len)
 
 
 class LabelMap:

@@ -217,7 +217,8 @@ def test_ncbi_profile_is_declared_and_switches_components(ner):
     assert "ner_ncbi" not in ner.pipe_names  # the default pipeline does not run it
     assert "ncbi" in ner_profiles(ner)
     nlp = load_ner(profile="ncbi")
-    assert {"ner_ncbi", "ncbi_disease"} <= set(nlp.pipe_names)
+    assert {"ner_ncbi", "ncbi_disease", "ncbi_object_abbrev", "ncbi_composite"} <= set(nlp.pipe_names)
+    assert not {"ncbi_object_abbrev", "ncbi_composite"} & set(ner.pipe_names)
     assert "medkg_lexicon_backoff" not in nlp.pipe_names
     assert "medkg_ner_abbreviations" in nlp.pipe_names
     # NCBI-disease dev titles, PMIDs 8751855 and 9218625: diseases found, no stash left.
@@ -227,3 +228,48 @@ def test_ncbi_profile_is_declared_and_switches_components(ner):
     assert not doc.spans.get("ner_cd")
     with pytest.raises(ConfigError, match="Available: ncbi"):
         apply_profile(load_ner(), "nope")
+
+
+def test_composite_mentions_extend_over_coordinated_modifiers(blank, tmp_path):
+    from nlp.ner import CompositeMentions
+
+    comp = CompositeMentions(["classical", "c6", "brain", "breast", "hereditary"])
+    comp.to_disk(tmp_path)
+    comp = CompositeMentions().from_disk(tmp_path)
+    assert "c6" in comp.modifiers
+    # NCBI-disease dev style (PMIDs 10364520, 10745070): one mention per coordination.
+    doc = blank.make_doc("Molecular heterogeneity of classical and Duarte galactosemia. "
+                         "Other C6 and C7 deficiencies; human brain, breast, and prostate cancer.")
+    ents = [(doc.text.index(t), t) for t in ("Duarte galactosemia", "C7 deficiencies",
+                                               "prostate cancer")]
+    doc.ents = [doc.char_span(i, i + len(t), "Disease") for i, t in ents]
+    assert _ents(comp(doc)) == {("classical and Duarte galactosemia", "Disease"),
+                                ("C6 and C7 deficiencies", "Disease"),
+                                ("brain, breast, and prostate cancer", "Disease")}
+    # Not extended: a one-token entity, a conjunct that is no listed modifier, a conjunct
+    # that is an entity, a multi-word conjunct ("hereditary breast and ...").
+    doc = blank.make_doc("normal and HD; gene and myotonic dystrophy; asthma and lung cancer; "
+                         "hereditary breast and ovarian cancer")
+    spans = [("HD", "Disease"), ("myotonic dystrophy", "Disease"), ("asthma", "Disease"),
+             ("lung cancer", "Disease"), ("ovarian cancer", "Disease")]
+    doc.ents = [doc.char_span(doc.text.index(t), doc.text.index(t) + len(t), lab) for t, lab in spans]
+    assert _ents(comp(doc)) == set(spans)
+
+
+def test_object_abbreviations_are_no_disease(blank):
+    from nlp.ner import ObjectAbbreviations
+
+    # NCBI-disease dev style (Canavan disease): ASPA abbreviates the enzyme, not the disease.
+    doc = blank.make_doc("Canavan disease is caused by the deficiency of aspartoacylase (ASPA). "
+                         "Mutations in ASPA. Phenylketonuria (PKU) is common; PKU patients.")
+    def span(text, label="Disease", nth=0):
+        i = -1
+        for _ in range(nth + 1):
+            i = doc.text.index(text, i + 1)
+        return doc.char_span(i, i + len(text), label)
+    doc.ents = [span("Canavan disease"), span("deficiency of aspartoacylase"), span("ASPA"),
+                span("ASPA", nth=1), span("Phenylketonuria"), span("PKU"), span("PKU", nth=1)]
+    doc = ObjectAbbreviations()(doc)
+    assert _ents(doc) == {("Canavan disease", "Disease"), ("deficiency of aspartoacylase", "Disease"),
+                          ("Phenylketonuria", "Disease"), ("PKU", "Disease")}
+    assert len(doc.ents) == 5
