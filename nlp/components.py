@@ -19,10 +19,9 @@ from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
 from nlp import extensions  # noqa: F401  (registers the attributes)
-from nlp.linking import is_case_sensitive
+from nlp.matching import alias_table, longest_matches, subtokens
 from nlp.relations import extract_relations
 
-_SUBTOKEN = re.compile(r"\w+|[^\w\s]")
 
 
 # ---------------------------------------------------------------------------- sentences
@@ -131,53 +130,18 @@ class DictionaryMatcher:
     """
 
     def __init__(self, patterns: Iterable[tuple[str, str, str]]):
-        self.table: dict[str, tuple[str, str, str | None]] = {}
-        self.max_len: dict[str, int] = {}
-        for alias, label, concept_id in patterns:
-            toks = _SUBTOKEN.findall(alias)
-            if not toks:
-                continue
-            key = " ".join(t.lower() for t in toks)
-            case_sensitive = alias if is_case_sensitive(alias) else None
-            prev = self.table.get(key)
-            if prev is not None and (prev[2] is None or case_sensitive is not None):
-                continue  # first pattern wins; a case-insensitive alias beats a case-sensitive one
-            self.table[key] = (label, concept_id, case_sensitive)
-            first = toks[0].lower()
-            self.max_len[first] = max(self.max_len.get(first, 0), len(toks))
+        self.table, self.max_len = alias_table(patterns)
 
     def __len__(self) -> int:
         return len(self.table)
 
     def find(self, text: str) -> list[tuple[int, int, str, str]]:
         """``(start_char, end_char, label, concept_id)`` of non-overlapping longest matches."""
-        toks = [(m.start(), m.end(), m.group()) for m in _SUBTOKEN.finditer(text)]
+        toks = subtokens(text)
         lowered = [t[2].lower() for t in toks]
-        out = []
-        i = 0
-        n = len(toks)
-        while i < n:
-            longest = self.max_len.get(lowered[i], 0)
-            hit = None
-            for length in range(min(longest, n - i), 0, -1):
-                key = " ".join(lowered[i:i + length])
-                entry = self.table.get(key)
-                if entry is None:
-                    continue
-                start, end = toks[i][0], toks[i + length - 1][1]
-                if entry[2] is not None and text[start:end] != entry[2]:
-                    continue
-                # a match must not cut a word in two ("ACE" inside "ACE-2" is fine, "ace" in "acetyl" is not)
-                if (start > 0 and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum()):
-                    continue
-                hit = (start, end, entry[0], entry[1], length)
-                break
-            if hit:
-                out.append(hit[:4])
-                i += hit[4]
-            else:
-                i += 1
-        return out
+        matches = longest_matches(text, toks, lambda i, length: self.table.get(" ".join(lowered[i:i + length])),
+                                  lambda i: self.max_len.get(lowered[i], 0))
+        return [(start, end, entry[0], entry[1]) for start, end, entry in matches]
 
 
 class DictionaryNER:

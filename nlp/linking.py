@@ -74,6 +74,7 @@ from pathlib import Path
 import numpy as np
 
 from nlp.errors import ConfigError, InputError
+from nlp.matching import is_case_sensitive  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -845,12 +846,6 @@ class ConceptDictionary:
             return
         wanted = {canonical_type(t) for t in types}
         yield from (p for p in patterns if p[1] in wanted)
-
-
-def is_case_sensitive(alias: str) -> bool:
-    """True for short abbreviation-like aliases ("NO", "5-HT", "CAT", "cAMP") that a matcher
-    should compare case-sensitively: at most 6 characters with a capital after the first."""
-    return len(alias) <= 6 and any(ch.isupper() for ch in alias[1:])
 
 
 def _resolve_gene_vocab(gene_vocab: Path | None) -> Path | None:

@@ -31,7 +31,8 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-_SUBTOKEN = re.compile(r"\w+|[^\w\s]")  # as nlp.components.DictionaryMatcher
+from nlp.matching import alias_table, longest_matches, subtokens
+
 LEXICON_VERSION = 1
 MAX_ALIAS_TOKENS = 12  # longer aliases are not looked for in questions
 # Words never linked by the fuzzy fallback (question words and the words of intents).
@@ -44,11 +45,6 @@ associate association related relation relationship linked link effect effects s
 disease diseases condition conditions disorder disorders gene genes protein proteins risk risks patient patients
 used use using people common known
 """.split())
-
-
-def _is_case_sensitive(alias: str) -> bool:
-    # = nlp.linking.is_case_sensitive (not imported: nlp.linking pulls numpy and the builder)
-    return len(alias) <= 6 and any(ch.isupper() for ch in alias[1:])
 
 
 def _dist_versions(names: Sequence[str]) -> str:
@@ -122,19 +118,8 @@ class QuestionLexicon:
         The first pattern of a key wins, except that a case-insensitive alias replaces a
         case-sensitive one (as in :class:`nlp.components.DictionaryMatcher`).
         """
-        table: dict[str, tuple[str, str, str | None]] = {}
-        longest = 1
-        for alias, label, cid in patterns:
-            toks = _SUBTOKEN.findall(alias)
-            if not toks:
-                continue
-            key = " ".join(t.lower() for t in toks)
-            case_sensitive = alias if _is_case_sensitive(alias) else None
-            prev = table.get(key)
-            if prev is not None and (prev[2] is None or case_sensitive is not None):
-                continue
-            table[key] = (label, cid, case_sensitive)
-            longest = max(longest, len(toks))
+        table, max_len = alias_table(patterns)
+        longest = max(max_len.values(), default=1)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
@@ -188,35 +173,18 @@ class QuestionLexicon:
         return out
 
     def find(self, text: str) -> list[tuple[int, int, str, str, str]]:
-        """``(start, end, label, concept id, name)`` of the non-overlapping longest matches in ``text``."""
-        toks = [(m.start(), m.end(), m.group()) for m in _SUBTOKEN.finditer(text)]
+        """``(start, end, label, concept id, name)`` of the non-overlapping longest matches in ``text``
+        (:func:`nlp.matching.longest_matches`, as ingest's dictionary NER; all candidate keys
+        are looked up in one query)."""
+        toks = subtokens(text)
         lowered = [t[2].lower() for t in toks]
         n = len(toks)
         grams = {(i, length): " ".join(lowered[i:i + length])
                  for i in range(n) for length in range(1, min(self.max_tokens, n - i) + 1)}
         table = self.lookup(list(grams.values()))
-        out = []
-        i = 0
-        while i < n:
-            hit = None
-            for length in range(min(self.max_tokens, n - i), 0, -1):
-                entry = table.get(grams[(i, length)])
-                if entry is None:
-                    continue
-                start, end = toks[i][0], toks[i + length - 1][1]
-                if entry[2] is not None and text[start:end] != entry[2]:
-                    continue
-                # never inside a word ("ace" in "acetyl")
-                if (start > 0 and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum()):
-                    continue
-                hit = (start, end, entry[0], entry[1], entry[3], length)
-                break
-            if hit:
-                out.append(hit[:5])
-                i += hit[5]
-            else:
-                i += 1
-        return out
+        matches = longest_matches(text, toks, lambda i, length: table.get(grams[(i, length)]),
+                                  lambda i: self.max_tokens)
+        return [(start, end, e[0], e[1], e[3]) for start, end, e in matches]
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
