@@ -114,6 +114,17 @@ class Answer:
         }
 
 
+MIN_PASSAGE_WORDS = 4
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def informative_first(passages: list[Passage], min_words: int = MIN_PASSAGE_WORDS) -> list[Passage]:
+    """Passages of at least ``min_words`` words first (order kept), then the shorter ones: a bare
+    heading or list item ("Hypertension.") matches a question's words well and says nothing."""
+    long = [p for p in passages if len(_WORD.findall(p.text)) >= min_words]
+    return long + [p for p in passages if len(_WORD.findall(p.text)) < min_words]
+
+
 def rrf(rankings: dict[str, Sequence[int]], weights: dict[str, float] | None = None, k: int = RRF_K) -> dict[int, float]:
     """Weighted reciprocal rank fusion: ``score(d) = sum_l w_l / (k + rank_l(d))`` (rank from 1)."""
     scores: dict[int, float] = {}
@@ -232,7 +243,7 @@ class QueryEngine:
         graph = self._submit(self._graph_facts, parsed, in_graph, k_facts, include_negated, evidence_limit) \
             if in_graph else None
         passages = self.search(question, k=max(k_passages, 20), concepts=in_graph, _known=parsed.graph_concepts)
-        answer.passages = passages[:k_passages]
+        answer.passages = informative_first(passages)[:k_passages]
         facts, answer.paths = graph.result() if graph is not None else ([], [])
         facts = self._rank(facts, passages)[:k_facts]
         answer.facts = facts

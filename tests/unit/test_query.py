@@ -388,3 +388,16 @@ def test_keyword_budget_relaxes_the_group_before_the_plain_query(store):
         '("lisinopril" AND "treat") OR ("lisinopril" AND "hypertension") OR ("treat" AND "hypertension")')
     assert {p.sentence_id for p in store.keyword_search(q, 2)} == {"1001#0", "1001#1"}
     assert store._fts_match("sentences_fts", q, k=3) == '"lisinopril" OR "treat" OR "hypertension"'
+
+
+def test_ask_shows_informative_passages_before_bare_headings():
+    from kg.model import Passage
+    from retrieval.query import informative_first
+
+    def p(uid, text):
+        return Passage(sentence_id=f"s{uid}", uid=uid, doc_id="d", text=text)
+
+    ranked = [p(1, "Hypertension."), p(2, "Dexamethasone-induced hypertension in rats."),
+              p(3, "History: hypertension"), p(4, "Lithium caused systolic hypertension in rats.")]
+    assert [x.uid for x in informative_first(ranked)] == [2, 4, 1, 3]
+    assert informative_first([]) == []
