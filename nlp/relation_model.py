@@ -240,25 +240,31 @@ _NEG_WORDS = frozenset("no not n't nor neither without never none absence absent
 MAX_TOKENS_BETWEEN = 60
 
 
-def candidate_pairs(view: DocView) -> list[tuple[int, int]]:
-    """Index pairs ``(i, j)``, ``i < j``, of entities of one sentence whose types may relate
-    and whose concepts differ."""
+def sentence_partners(view: DocView) -> Iterable[tuple[int, list[int]]]:
+    """``(i, [j, ...])`` for every entity ``i``: the entities after it in its sentence (by start)."""
     by_sent: dict[int, list[int]] = defaultdict(list)
     for i, e in enumerate(view.ents):
         by_sent[e.sent].append(i)
-    out = []
     for idx in by_sent.values():
         for k, i in enumerate(idx):
-            a = view.ents[i]
-            for j in idx[k + 1:]:
-                b = view.ents[j]
-                if not pair_allowed(a.label, b.label):
-                    continue
-                if a.ids and b.ids and set(a.ids) & set(b.ids):
-                    continue
-                if b.start < a.end:  # overlapping spans
-                    continue
-                out.append((i, j))
+            yield i, idx[k + 1:]
+
+
+def candidate_pairs(view: DocView) -> list[tuple[int, int]]:
+    """Index pairs ``(i, j)``, ``i < j``, of entities of one sentence whose types may relate
+    and whose concepts differ."""
+    out = []
+    for i, later in sentence_partners(view):
+        a = view.ents[i]
+        for j in later:
+            b = view.ents[j]
+            if not pair_allowed(a.label, b.label):
+                continue
+            if a.ids and b.ids and set(a.ids) & set(b.ids):
+                continue
+            if b.start < a.end:  # overlapping spans
+                continue
+            out.append((i, j))
     return out
 
 

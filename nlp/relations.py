@@ -188,20 +188,18 @@ def pattern_relations(view) -> list[dict[str, Any]]:
 
 
 def _pattern_pairs(view, max_between: int) -> list[tuple[int, int]]:
-    by_sent: dict[int, list[int]] = {}
-    for i, e in enumerate(view.ents):
-        by_sent.setdefault(e.sent, []).append(i)
+    from nlp.relation_model import sentence_partners
+
     out = []
-    for idx in by_sent.values():
-        for k, i in enumerate(idx):
-            a = view.ents[i]
-            for j in idx[k + 1:]:
-                b = view.ents[j]
-                if len(re.findall(r"\w+|[^\w\s]", view.text[a.end:b.start])) > max_between:
-                    break
-                if a.ids and a.ids == b.ids:
-                    continue
-                out.append((i, j))
+    for i, later in sentence_partners(view):
+        a = view.ents[i]
+        for j in later:
+            b = view.ents[j]
+            if len(re.findall(r"\w+|[^\w\s]", view.text[a.end:b.start])) > max_between:
+                break
+            if a.ids and a.ids == b.ids:
+                continue
+            out.append((i, j))
     return out
 
 
