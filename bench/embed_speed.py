@@ -20,6 +20,7 @@ Three parts, each measured against a same-run baseline:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -115,6 +116,32 @@ def make_variants(names: list[str]) -> dict:
 
         return enc, time.perf_counter() - t, e
 
+    @contextlib.contextmanager
+    def quantized_engine(engine: str):
+        old = torch.backends.quantized.engine
+        torch.backends.quantized.engine = engine
+        try:
+            yield
+        finally:
+            torch.backends.quantized.engine = old
+
+    def stock_int8(engine: str, qconfig_spec, threads: int | None = None):
+        """torch's stock ``quantize_dynamic`` of the fp32 model, quantized and run under ``engine``."""
+        from torch.ao.quantization import quantize_dynamic
+
+        t = time.perf_counter()
+        e = SentenceTransformerEmbedder(device="cpu", precision="fp32")
+        with quantized_engine(engine):
+            quantize_dynamic(e._load(), qconfig_spec, dtype=torch.qint8, inplace=True)
+        dt = time.perf_counter() - t
+
+        def enc(texts):
+            _threads(threads or default_threads)
+            with quantized_engine(engine):
+                return e.embed_documents(texts)
+
+        return enc, dt
+
     for full in names:
         # "<variant>-1t": the same variant with one torch / BLAS thread
         name, one = (full[:-3], True) if full.endswith("-1t") else (full, False)
@@ -138,34 +165,12 @@ def make_variants(names: list[str]) -> dict:
             e._model.max_seq_length = 128
             desc = "int8 per-channel, max_seq_length 128"
         elif name == "st-int8-tensor":
-            t = time.perf_counter()
-            e = SentenceTransformerEmbedder(device="cpu", precision="fp32")
-            m = e._load()
-            from torch.ao.quantization import quantize_dynamic
-
-            torch.backends.quantized.engine = "x86"
-            quantize_dynamic(m, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
-            dt = time.perf_counter() - t
-            enc = lambda texts, e=e, th=threads: (_threads(th or default_threads), e.embed_documents(texts))[1]  # noqa: E731
+            enc, dt = stock_int8("x86", {torch.nn.Linear}, threads)
             desc = "torch's stock quantize_dynamic: int8 per-tensor weights, 7-bit activations"
         elif name == "st-int8-onednn":
-            t = time.perf_counter()
-            e = SentenceTransformerEmbedder(device="cpu", precision="fp32")
-            m = e._load()
-            from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+            from torch.ao.quantization import per_channel_dynamic_qconfig
 
-            torch.backends.quantized.engine = "onednn"
-            quantize_dynamic(m, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True)
-            dt = time.perf_counter() - t
-
-            def enc(texts, e=e, th=threads):
-                _threads(th or default_threads)
-                old = torch.backends.quantized.engine
-                torch.backends.quantized.engine = "onednn"
-                try:
-                    return e.embed_documents(texts)
-                finally:
-                    torch.backends.quantized.engine = old
+            enc, dt = stock_int8("onednn", {torch.nn.Linear: per_channel_dynamic_qconfig}, threads)
             desc = "stock quantize_dynamic per-channel, onednn engine"
         elif name == "st-bf16":
             enc, dt, _ = embedder("bf16", threads)

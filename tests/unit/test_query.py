@@ -15,16 +15,13 @@ from kg.schema import CHEMICAL, DISEASE, GENE
 from kg.sqlite_store import SQLiteGraphStore
 from retrieval.index import FaissIndex
 from retrieval.query import QueryEngine, rrf
-from tests.contract.graph_store_contract import make_extraction
+from tests.contract.graph_store_contract import ASPIRIN, HYPERTENSION, WARFARIN, make_extraction
 
-HYPERTENSION = ("MESH:D006973", "hypertension", "Disease")
 LISINOPRIL = ("MESH:D017706", "lisinopril", "Chemical")
 AMLODIPINE = ("MESH:D017311", "amlodipine", "Chemical")
 AMIODARONE = ("MESH:D000638", "amiodarone", "Chemical")
 HYPOTHYROIDISM = ("MESH:D007037", "hypothyroidism", "Disease")
 FIBROSIS = ("MESH:D011658", "pulmonary fibrosis", "Disease")
-WARFARIN = ("MESH:D014859", "warfarin", "Chemical")
-ASPIRIN = ("MESH:D001241", "aspirin", "Chemical")
 BRCA1 = ("NCBIGene:672", "BRCA1", "Gene")
 BREAST_CANCER = ("MESH:D001943", "breast cancer", "Disease")
 
