@@ -291,16 +291,24 @@ class Medkg:
         missing = np.setdiff1d(graph_uids, index_uids)
         stale = np.setdiff1d(index_uids, graph_uids)
         removed = self.index.remove(stale.tolist()) if len(stale) else 0
-        added = 0
-        for chunk in range(0, len(missing), 1024):
-            uids = missing[chunk:chunk + 1024].tolist()
-            ps = self.store.passages(uids)
-            if ps:
-                self.index.add([p.uid for p in ps], self.embedder.embed_documents([p.text for p in ps]))
-                added += len(ps)
+        added = self._embed_into(self.index, missing.tolist())
         if added or removed:
             self.save_index()
         return added, removed
+
+    def _embed_into(self, index, uids: list[int], progress: Callable[[int, int], None] | None = None,
+                    chunk: int = 1024) -> int:
+        """Embed the graph sentences ``uids`` and add them to ``index``, ``chunk`` at a time.
+        Returns how many were added (uids the graph no longer has are skipped)."""
+        added = 0
+        for lo in range(0, len(uids), chunk):
+            ps = self.store.passages(uids[lo:lo + chunk])
+            if ps:
+                index.add([p.uid for p in ps], self.embedder.embed_documents([p.text for p in ps]))
+                added += len(ps)
+            if progress:
+                progress(min(lo + chunk, len(uids)), len(uids))
+        return added
 
     def reindex(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Rebuild the vector index from the graph's sentences with the configured embedding model
@@ -316,14 +324,8 @@ class Medkg:
 
         emb = self.embedder
         with self._ingest_lock():
-            uids = self.store.sentence_uids()
             index = FaissIndex(emb.dimension, emb.model_id)
-            for lo in range(0, len(uids), 1024):
-                ps = self.store.passages(uids[lo:lo + 1024])
-                if ps:
-                    index.add([p.uid for p in ps], emb.embed_documents([p.text for p in ps]))
-                if progress:
-                    progress(min(lo + 1024, len(uids)), len(uids))
+            self._embed_into(index, self.store.sentence_uids(), progress)
             index.save(self.settings.index_path)  # atomic: the FAISS file and its sidecar
             self._index, self._engine = index, None
         return len(index)

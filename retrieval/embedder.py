@@ -90,6 +90,8 @@ def pick_device(device: str = "auto") -> str:
 
 
 PRECISIONS = ("auto", "fp32", "fp32-numpy", "int8", "bf16", "fp16")
+
+
 def _cpu_flags() -> set[str]:
     try:
         with open("/proc/cpuinfo") as f:

@@ -115,14 +115,14 @@ class Answer:
 
 
 MIN_PASSAGE_WORDS = 4
-_WORD = re.compile(r"[^\W\d_]+")
+_LETTER_WORD = re.compile(r"[^\W\d_]+")
 
 
 def informative_first(passages: list[Passage], min_words: int = MIN_PASSAGE_WORDS) -> list[Passage]:
     """Passages of at least ``min_words`` words first (order kept), then the shorter ones: a bare
     heading or list item ("Hypertension.") matches a question's words well and says nothing."""
-    long = [p for p in passages if len(_WORD.findall(p.text)) >= min_words]
-    return long + [p for p in passages if len(_WORD.findall(p.text)) < min_words]
+    # a stable sort on "too short": the informative ones keep their order, then the rest theirs
+    return sorted(passages, key=lambda p: len(_LETTER_WORD.findall(p.text)) < min_words)
 
 
 def rrf(rankings: dict[str, Sequence[int]], weights: dict[str, float] | None = None, k: int = RRF_K) -> dict[int, float]:
