@@ -305,3 +305,81 @@ def test_document_metadata_phi_fields():
     assert m["year"] == 2023 and m["comment"] == "called [PHONE]" and m["tags"] == ["Dr. [NAME]", "knee"]
     assert "Thompson" not in json.dumps(m) and "Gail" not in out.text
     assert m["sections"] == note_sections(out.text)
+
+
+# ------------------------------------------------------------------ holdout4 rule families (fresh examples)
+@pytest.mark.parametrize("text, expected", [
+    # named facilities are locations: a head word and a word that names the place
+    ("Admitted from Willow Creek Care Center on 3/2/2021.", "Admitted from [ADDRESS] on [DATE]."),
+    ("Follow up at Brookfield Family Practice, 410 Oak Ave, Salem, OR 97301.", "Follow up at [ADDRESS], [ADDRESS]."),
+    ("Transferred from Hillcrest Memorial Hospital, Tremont, IL to Saint Agnes Medical Center.",
+     "Transferred from [ADDRESS] to [ADDRESS]."),
+    ("Labs sent to Coastal Pathology Laboratory; PT at Ridgeview Rehab.", "Labs sent to [ADDRESS]; PT at [ADDRESS]."),
+    ("Pharmacy: Rite Aid #3318, 90 Pine St, Albany, NY 12207", "Pharmacy: [ADDRESS]"),
+    ("Records released to Whitcombe & Park LLP for review.", "Records released to [ADDRESS] for review."),
+    ("Arrangements with Lindqvist Brothers Funeral Home, Duluth, MN.", "Arrangements with [ADDRESS]."),
+    ("Enrolled at Jefferson Middle School; school nurse aware.", "Enrolled at [ADDRESS]; school nurse aware."),
+    ("Hospital Clínico San Carlos, Madrid", "[ADDRESS]"),
+    ("Seen at Bramley Health Centre, Leeds LS13 2JX", "Seen at [ADDRESS]"),
+    # HL7 v2 segments, parsed by field
+    ("PID|1||55120^^^HOSP^MR||QUINTERO^ROSALIND^J||19410822|F|||77 BIRCH RD^^DULUTH^MN^55811||(218)555-0144",
+     "PID|1||[ID]^^^HOSP^MR||[NAME]||[DATE]|F|||[ADDRESS]||[PHONE]"),
+    ("PV1|1|O|CLINIC||||20931^OYELARAN^TEMITOPE^^^^MD", "PV1|1|O|CLINIC||||[ID]^[NAME]^^^^MD"),
+    ("NK1|1|QUINTERO^MARCUS|SON|77 BIRCH RD^^DULUTH^MN^55811|(218)555-0190", "NK1|1|[NAME]|SON|[ADDRESS]|[PHONE]"),
+    # delimited rows under a header, by column
+    ("patient_id\tlast_name\tfirst_name\tbirth_date\n77120\tHalloran\tBridget\t1938-04-02",
+     "patient_id\tlast_name\tfirst_name\tbirth_date\n[ID]\t[NAME]\t[NAME]\t[DATE]"),
+    ('mrn;patient;phone\n99812;"Ostrowski, Tadeusz";(312) 555-0177', 'mrn;patient;phone\n[ID];"[NAME]";[PHONE]'),
+    # lowercase portal messages
+    ("new address is 1422 n maple ave apt 3, evanston il 60201 thx", "new address is [ADDRESS] thx"),
+    ("can i come in tuesday 5/9? my shot was on feb 3rd", "can i come in [DATE]? my shot was on [DATE]"),
+    ("see u friday the 21st\n- wren", "see u [DATE]\n- [NAME]"),
+    # faxed / OCR'd text: runs of spaces, spaced digits, letters read for digits
+    ("To :   Corinna   Blackwood ,  M D\nFrom :  Tidewater  Point  Clinic\nDate :  O8/I2/2O22\n"
+     "Phone :  6 1 7 - 5 5 5 - 0 1 2 2\nRE :  pt  0STROWSKI ,  TADEUSZ\nDOB  07/2 3/1941\n"
+     "Please see the enclosed labs and imaging reports for review today.",
+     "To :   [NAME] ,  M D\nFrom :  [ADDRESS]\nDate :  [DATE]\nPhone :  [PHONE]\nRE :  pt  [NAME]\nDOB  [DATE]\n"
+     "Please see the enclosed labs and imaging reports for review today."),
+    # names after labels and cues
+    ("Decedent: Prudence Halvard, found at home.", "Decedent: [NAME], found at home."),
+    ("Baby Girl Okereke-Sund, 34w2d, on CPAP.", "Baby Girl [NAME], 34w2d, on CPAP."),
+    ("Winnifred Ashgrove-Tate, 37F, here for follow-up.", "[NAME], 37F, here for follow-up."),
+    ("Guardian of record: Green, Harriet.", "Guardian of record: [NAME]."),
+    ("Name: VAN DER BERG, ANNEKE   MRN: 552190", "Name: [NAME]   MRN: [ID]"),
+    ("Paciente: Rosario Quispe Mamani   Domicilio: Av. Los Incas 455, Cusco", "Paciente: [NAME]   Domicilio: [ADDRESS]"),
+    ("Patient: 李娜 (Li Na). Seen 2022年11月3日.", "Patient: [NAME] ([NAME]). Seen [DATE]."),
+    ("Next infusion 10/17. Dr. med. Anselm Brückner signed.", "Next infusion [DATE]. Dr. med. [NAME] signed."),
+    ("Her husband Elwood (93) was at bedside.", "Her husband [NAME] ([AGE>89]) was at bedside."),
+    # identifiers
+    ("Last 4 of SSN: 7712. Hospital No: KATH/19/55021", "Last 4 of SSN: [ID]. Hospital No: [ID]"),
+    ("Unit number E1234 22 654321 0 issued.", "Unit number [ID] issued."),
+    ("CPF 987.654.321-00; card 700 1234 5678 9012", "CPF [ID]; card [ID]"),
+    ("Licensed Marriage and Family Therapist, LMFT 120455", "Licensed Marriage and Family Therapist, [ID]"),
+    # postal addresses abroad
+    ("Address: Flat 12, 5 Harcourt Terrace, Dublin D02 X285", "Address: [ADDRESS]"),
+    ("Address: 14/22 Banksia Rd, Carlton VIC 3053", "Address: [ADDRESS]"),
+    ("Kindly forward to 2-14-7 Minami-Aoyama, Minato-ku, Tokyo 107-0062.", "Kindly forward to [ADDRESS]."),
+])
+def test_holdout4_rule_examples(text, expected):
+    assert deidentify(text).text == expected
+
+
+def test_nhs_number_is_an_id():
+    r = deidentify("NHS number 943 476 5919")
+    assert r.text == "NHS number [ID]" and [s.type for s in r.spans] == ["ID"]
+
+
+@pytest.mark.parametrize("text", [
+    "Consult Cardiology Clinic and the Emergency Department; Heart Failure Clinic next week.",
+    "Pacemaker Medtronic Azure XT DR MRI SureScan; G3P2012 at 38w; EF 55%.",
+    "name,dose,route\nmetformin,500 mg,PO\nlisinopril,10 mg,PO",
+    "Regional Medical Center protocol; Family Medicine and Internal Medicine residents.",
+    "Surgical Pathology; Physical Therapy; Pediatric Cardiology follow-up.",
+    "Pain 3/10, strength 4/5, next dose 1/2 tab at bedtime.",
+    "MEDICAL ICU PROGRESS NOTE - Hospital Day 4",
+    "Mohs Surgery and Plastic Surgery referral. Oh, that hurts.",
+    "Screened for GLDC, AMT and GCSH mutations; discontinuation of LEV, EEG improved.",
+    "Referred to the Aboriginal Health Worker; Pediatric Oncology Research Group protocol; Eastern Ontario Pain Scale.",
+])
+def test_holdout4_rules_keep_clinical_text(text):
+    assert deidentify(text).text == text
