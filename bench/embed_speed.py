@@ -16,6 +16,8 @@ Three parts, each measured against a same-run baseline:
 
     python bench/embed_speed.py --out bench/results/embed_speed.json
     python bench/embed_speed.py --parts speed --variants st-fp32 st-int8 --sentences 500
+    python bench/embed_speed.py --parts speed overlap --variants st-fp32-1t st-bf16-1t st-int8-1t ort-fp32-1t ort-int8-1t \
+        --overlap st-bf16-1t st-int8-1t ort-int8-1t   (ort-*: needs onnxruntime, see onnx_runtime())
 """
 from __future__ import annotations
 
@@ -142,6 +144,69 @@ def make_variants(names: list[str]) -> dict:
 
         return enc, dt
 
+    def onnx_runtime(quantize: bool, threads: int | None = None):
+        """The model's transformer exported to ONNX, fused by onnxruntime's BERT optimizer, optionally
+        int8 (``quantize_dynamic``, per-channel weights), run by onnxruntime on CPU; mean pooling and
+        normalisation as the model's modules say (mean, normalised: all-MiniLM-L6-v2).
+        Needs ``pip install onnxruntime==1.30.0 onnx==1.23.1 "numpy<2"`` (not a medkg dependency)."""
+        import tempfile
+
+        import onnx
+        import onnxruntime as ort
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        from onnxruntime.transformers.optimizer import optimize_model
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        from retrieval.embedder import DEFAULT_MODEL, resolve_model_path
+
+        t = time.perf_counter()
+        path = str(resolve_model_path(DEFAULT_MODEL))
+        tok = AutoTokenizer.from_pretrained(path)
+        cfg = AutoConfig.from_pretrained(path)
+        work = Path(tempfile.mkdtemp(prefix="medkg-onnx-"))
+        base = AutoModel.from_pretrained(path, attn_implementation="eager").eval()
+
+        class Hidden(torch.nn.Module):
+            def __init__(self, m):
+                super().__init__()
+                self.m = m
+
+            def forward(self, input_ids, attention_mask, token_type_ids):
+                return self.m(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).last_hidden_state
+
+        names_in = ["input_ids", "attention_mask", "token_type_ids"]
+        ex = tok(["warm up", "a b c d"], padding=True, return_tensors="pt")
+        torch.onnx.export(Hidden(base), tuple(ex[n] for n in names_in), str(work / "raw.onnx"), input_names=names_in,
+                          output_names=["hidden"], opset_version=17, dynamo=False,
+                          dynamic_axes={n: {0: "batch", 1: "seq"} for n in names_in + ["hidden"]})
+        optimize_model(str(work / "raw.onnx"), model_type="bert", num_heads=cfg.num_attention_heads,
+                       hidden_size=cfg.hidden_size).save_model_to_file(str(work / "opt.onnx"))
+        model = work / "opt.onnx"
+        if quantize:
+            quantize_dynamic(str(model), str(work / "int8.onnx"), weight_type=QuantType.QInt8, per_channel=True,
+                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+            model = work / "int8.onnx"
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads or default_threads
+        so.inter_op_num_threads = 1
+        sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+        dt = time.perf_counter() - t
+
+        def enc(texts, batch_size: int = 64):
+            order = np.argsort([len(x) for x in texts], kind="stable")
+            out = np.zeros((len(texts), cfg.hidden_size), np.float32)
+            for lo in range(0, len(texts), batch_size):
+                idx = order[lo:lo + batch_size]
+                b = tok([texts[i] for i in idx], padding=True, truncation=True, max_length=256, return_tensors="np")
+                hidden = sess.run(None, {n: b[n].astype(np.int64) for n in names_in})[0]
+                mask = b["attention_mask"][..., None].astype(np.float32)
+                v = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)
+                out[idx] = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+            return out
+
+        return enc, dt
+
     for full in names:
         # "<variant>-1t": the same variant with one torch / BLAS thread
         name, one = (full[:-3], True) if full.endswith("-1t") else (full, False)
@@ -186,6 +251,10 @@ def make_variants(names: list[str]) -> dict:
                 with torch.autocast("cpu", dtype=torch.bfloat16):
                     return e.embed_documents(texts)
             desc = "fp32 weights, torch.autocast(cpu, bfloat16)"
+        elif name in ("ort-fp32", "ort-int8"):
+            enc, dt = onnx_runtime(name == "ort-int8", threads)
+            desc = ("onnxruntime 1.30, fused BERT graph, " +
+                    ("int8 dynamic (per-channel weights)" if name == "ort-int8" else "fp32"))
         elif name == "st-compile":
             t = time.perf_counter()
             e = SentenceTransformerEmbedder(device="cpu", precision="fp32")

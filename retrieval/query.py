@@ -26,6 +26,10 @@ from kg.store import GraphStore
 from nlp.extraction import sentence_uid
 
 RRF_K = 60
+# Fusion weights of the rankings. The concept-expansion ranking counts a quarter: chosen on the
+# first 300 NFCorpus train queries with the full pipeline (hybrid nDCG@10 by concept weight 0 / 0.25 /
+# 0.5 / 1: 0.3509 / 0.3510 / 0.3448 / 0.3325); dev with 0.25: 0.3411 (1.0: 0.3330). See bench/RESULTS.md.
+DEFAULT_WEIGHTS = {"dense": 1.0, "keyword": 1.0, "concept": 0.25}
 
 # (pattern, predicates, answer type implied, concept role) — first match wins; order matters:
 # "side effects of X" must win over the generic "cause".
@@ -147,7 +151,8 @@ class QueryEngine:
         recognizer: ``callable(text) -> list[(surface, concept_id, name, type)]``: the question
             lexicon (:class:`nlp.question.QuestionRecognizer`) or the NLP pipeline's NER + linker
             (see :meth:`retrieval.app.Medkg.recognize`).
-        weights: fusion weights for ``dense``, ``keyword`` and ``concept`` rankings.
+        weights: fusion weights for ``dense``, ``keyword`` and ``concept`` rankings; the ones not given
+            keep ``DEFAULT_WEIGHTS``.
     """
 
     def __init__(self, store: GraphStore, index=None, embedder=None,
@@ -157,7 +162,7 @@ class QueryEngine:
         self.index = index
         self.embedder = embedder
         self.recognizer = recognizer
-        self.weights = weights or {"dense": 1.0, "keyword": 1.0, "concept": 1.0}
+        self.weights = {**DEFAULT_WEIGHTS, **(weights or {})}
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
 

@@ -49,7 +49,7 @@ class Settings:
     link_threshold: float = 0.85
     batch_size: int = 64  # documents per graph transaction / embedding batch
     workers: int = 1  # NLP worker processes for ingest
-    fusion_weights: dict[str, float] = field(default_factory=lambda: {"dense": 1.0, "keyword": 1.0, "concept": 1.0})
+    fusion_weights: dict[str, float] | None = None  # None: retrieval.query.DEFAULT_WEIGHTS
     audit: bool = True  # append ingest/query events to <home>/audit.jsonl
     audit_questions: bool = False  # log question text even when the store holds clinical notes
     deidentify: bool = True  # de-identify clinical notes before anything is stored, embedded or logged
