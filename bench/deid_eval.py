@@ -35,6 +35,16 @@ after them, 4 of 40 negative controls changed, 1 keep string broken (bench/resul
 After fixing its misses with general rules (see nlp/deid.py): 599/620 = 96.6%, all splits 2390/2412, 0 of 221
 negative controls changed, 0 of 753 keep strings broken (bench/results/deid_after_holdout5_fixes.json).
 holdout5 is tuned now.
+An eighth set, ``holdout6`` (``tests/fixtures/phi_cases_holdout6.jsonl``, 205 cases, 700 identifiers, 38
+negative controls; a hospital-wide mix, half ordinary US notes) was committed before deid ran on it and
+measured unseen twice, rules alone (``--rules-only``) and rules + the trained PHI tagger
+(nlp/deid_model.py, trained on every set up to holdout5): rules 608/700 = 86.9%, 7 of 38 negative controls
+changed, 1 keep string broken (bench/results/deid_holdout6_unseen_rules_only.json); rules + tagger 633/700 =
+90.4%, 12 of 38 changed, 3 broken (bench/results/deid_holdout6_unseen_rules_tagger.json). The tagger's name
+filter was then tightened because of unit-test failures on clinical text ('Radiology Associates', a table
+heading 'Room', titles), not from holdout6's output: 630/700 = 90.0% with the shipped configuration
+(bench/results/deid_holdout6_tagger_final.json). The tagger's choices (labels it adds, the filter) were made
+on a leave-one-set-out run: trained without holdout5, it raised holdout5's unseen recall 79.5% -> 84.5%.
 
 Protocol for each new held-out set: write the cases (PHI planted and typed, plus negative controls
 with look-alike clinical text) and commit them before deid ever runs on them; measure once with
@@ -58,7 +68,7 @@ spans on ACI-Bench / MTS-Dialog / PubMed reviewed by hand); the set's later numb
 
 Usage::
 
-    python bench/deid_eval.py [results/deid.json] [--split test|dev|holdout|holdout2|holdout3|holdout4|holdout5|all]
+    python bench/deid_eval.py [results/deid.json] [--split test|dev|holdout|holdout2|...|holdout6|all] [--rules-only]
         [--cases FILE ...] [--datasets ../shared/datasets] [--aci-split valid|train]
 """
 from __future__ import annotations
@@ -82,7 +92,7 @@ from nlp.deid import PHI_TYPES, deidentify  # noqa: E402
 TITLES = {"dr", "mr", "mrs", "ms", "miss", "mx", "prof", "md", "do", "rn", "np", "phd", "pa", "mister", "doctor"}
 NUMBER_WORDS = re.compile(r"(?i)ninety|hundred|one|two|three|four|five|six|seven|eight|nine")
 WORD = re.compile(r"[^\W_]+")
-DEFAULT_CASES = tuple(REPO / "tests" / "fixtures" / f"phi_cases{s}.jsonl" for s in ("", "_holdout2", "_holdout3", "_holdout4", "_holdout5"))
+DEFAULT_CASES = tuple(REPO / "tests" / "fixtures" / f"phi_cases{s}.jsonl" for s in ("", "_holdout2", "_holdout3", "_holdout4", "_holdout5", "_holdout6"))
 
 
 def key_tokens(phi: dict) -> list[tuple[int, int]]:
@@ -130,7 +140,7 @@ def load_cases(paths: Path | list[Path], split: str) -> list[dict]:
     return [r for r in rows if split == "all" or r["split"] == split]
 
 
-def evaluate_planted(cases: list[dict]) -> dict:
+def evaluate_planted(cases: list[dict], model: bool = True) -> dict:
     planted = Counter()
     caught = Counter()
     typed = Counter()
@@ -139,7 +149,7 @@ def evaluate_planted(cases: list[dict]) -> dict:
     neg = {"cases": 0, "changed": 0, "replaced_tokens": 0, "spans": []}
     t0 = time.perf_counter()
     for case in cases:
-        r = deidentify(case["text"])
+        r = deidentify(case["text"], model=model)
         if case["kind"] == "negative":
             neg["cases"] += 1
             if r.text != case["text"]:
@@ -197,7 +207,7 @@ def clinical_vocabulary() -> set[str]:
     return words
 
 
-def evaluate_notes(datasets: Path, split: str, limit: int = 20) -> dict | None:
+def evaluate_notes(datasets: Path, split: str, limit: int = 20, model: bool = True) -> dict | None:
     folder = datasets / "clinical_notes" / "aci_bench"
     notes_csv = folder / f"{split}.csv"
     meta_csv = folder / f"{split}_metadata.csv"
@@ -225,7 +235,7 @@ def evaluate_notes(datasets: Path, split: str, limit: int = 20) -> dict | None:
     for row in notes:
         text = row["note"]
         chars += len(text)
-        r = deidentify(text)
+        r = deidentify(text, model=model)
         m = meta.get(row["encounter_id"], {})
         names = {w for k in ("patient_firstname", "patient_familyname", "doctor_name")
                  for w in re.findall(r"[A-Za-z']{2,}", m.get(k, "") or "")}
@@ -268,20 +278,22 @@ def main(argv=None) -> int:
     ap.add_argument("json_out", nargs="?", help="write results as JSON here")
     ap.add_argument("--cases", nargs="+", default=[str(p) for p in DEFAULT_CASES],
                     help="case files (JSONL); default: phi_cases.jsonl and phi_cases_holdout2-4.jsonl")
-    ap.add_argument("--split", default="test", choices=("test", "dev", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "all"))
+    ap.add_argument("--split", default="test", choices=("test", "dev", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "all"))
     ap.add_argument("--datasets", default=None, help="folder with clinical_notes/ (default: ../shared/datasets)")
     ap.add_argument("--aci-split", default="valid", choices=("valid", "train"))
+    ap.add_argument("--rules-only", action="store_true",
+                    help="the rules alone, without the trained PHI tagger (nlp/deid_model.py)")
     ap.add_argument("--show-misses", action="store_true", help="print every miss and false positive to stderr")
     args = ap.parse_args(argv)
 
-    planted = evaluate_planted(load_cases([Path(c) for c in args.cases], args.split))
+    planted = evaluate_planted(load_cases([Path(c) for c in args.cases], args.split), model=not args.rules_only)
     datasets = Path(args.datasets) if args.datasets else None
     if datasets is None:
         for cand in (REPO / "shared" / "datasets", REPO.parent / "shared" / "datasets"):
             if cand.is_dir():
                 datasets = cand
                 break
-    notes = evaluate_notes(datasets, args.aci_split) if datasets else None
+    notes = evaluate_notes(datasets, args.aci_split, model=not args.rules_only) if datasets else None
 
     print(f"Planted PHI, split={args.split}: {planted['cases']} cases, {planted['planted']} identifiers")
     print(f"{'type':<8} {'planted':>7} {'caught':>7} {'recall':>7} {'typed':>7}")
@@ -311,7 +323,7 @@ def main(argv=None) -> int:
     if args.json_out:
         out = Path(args.json_out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"planted": planted, "aci_notes": notes}, indent=2, ensure_ascii=False))
+        out.write_text(json.dumps({"planted": planted, "aci_notes": notes, "tagger": not args.rules_only}, indent=2, ensure_ascii=False))
     return 0
 
 

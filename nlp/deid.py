@@ -5,7 +5,10 @@ Clinical notes carry PHI; medkg de-identifies them before anything is stored, em
 :class:`PhiSpan` per replaced stretch. :func:`deidentify_document` applies it to a
 :class:`~nlp.extraction.Document` (notes only, unless forced).
 
-How it works: rules, no model (nothing here needs a download; a 5 kB note takes a few ms).
+How it works: rules first (nothing here needs a download; a 5 kB note takes a few ms), then a trained
+PHI tagger (:mod:`nlp.deid_model`, data/models/medkg_deid, 4 MB) adds the names, places and record
+numbers it finds where no rule span is (``deidentify(text, model=False)``: the rules alone). On the
+unseen set holdout6 the rules alone caught 86.9% of 700 planted identifiers, rules + tagger 90.0%.
 
 - Pattern detectors for the structured types: e-mail, URL, IP (v4/v6, validated), phone/fax
   (NANP with or without separators and extensions, 7-digit, international ``+``), record numbers
@@ -1632,6 +1635,14 @@ class _Detector:
         def free(i: int) -> bool:
             return not taken[i]
 
+        def name_at(pos: int, rule: str, max_tokens: int) -> None:
+            """A name (strong chain) starting at the free token at ``pos``, a cue's end."""
+            i = self.tok_at.get(pos)
+            if i is not None and free(i):
+                ch = self._chain(i, "strong", max_tokens=max_tokens)
+                if ch:
+                    self._add_name(ch[0], ch[1], rule)
+
         # 1. honorifics: "Dr. Kumar", "Mrs. O'Neil", "mister jenkins"
         for i, t in enumerate(toks):
             k = t.text.lower()
@@ -1696,11 +1707,7 @@ class _Detector:
             self.add(m.start(1), m.end(1), "NAME", "transcriber")
         # "Dear Dr. X," handled by honorifics; "Sincerely,\n\nName"
         for m in re.finditer(r"(?i)\b(?:sincerely|regards|respectfully|cordially|best wishes|yours truly|warm regards)\s*,?\s*\n+\s*", text):
-            i = self.tok_at.get(m.end())
-            if i is not None and free(i):
-                ch = self._chain(i, "strong", max_tokens=4)
-                if ch:
-                    self._add_name(*ch, "signature")
+            name_at(m.end(), "signature", 4)
 
         # 3. credentials after a name: "Kevin Osei, RN", "Thomas J. Whitaker, M.D."
         for j in range(1, n):
@@ -2039,11 +2046,7 @@ class _Detector:
                 self.add(m.start(1), m.end(1), "NAME", "signature_dash")
         # 9e. "Baby Boy Adebayo-Lindgren", "Infant Girl A Okafor": a newborn's placeholder name
         for m in re.finditer(r"\b(?:Baby|Infant|BABY|INFANT)[ ]+(?:Boy|Girl|BOY|GIRL)(?:[ ]+[A-C](?=[ ]))?[ ]+(?=[A-Z])", text):
-            i = self.tok_at.get(m.end())
-            if i is not None and free(i):
-                ch = self._chain(i, "strong", max_tokens=3)
-                if ch:
-                    self._add_name(ch[0], ch[1], "newborn")
+            name_at(m.end(), "newborn", 3)
         # 9f. HL7-style "FAMILY^GIVEN" in a log line after a patient cue or with a listed name
         for m in re.finditer(r"(?<![\w^|])([A-Z][A-Za-z'\-]+)\^([A-Z][A-Za-z'\-]+)(?:\^[A-Z][A-Za-z'\-]*){0,2}(?![\w^|])", text):
             if self._protected(m.start(), m.end()):
@@ -2505,11 +2508,14 @@ def _compact_spacing(text: str) -> tuple[str, list[int]] | None:
 
 
 # ----------------------------------------------------------------------------------------- public
-def deidentify(text: str) -> DeidResult:
+def deidentify(text: str, model: bool = True) -> DeidResult:
     """Find PHI in ``text`` and replace each stretch with its typed placeholder.
 
     Args:
         text: any text; a clinical note, a dialogue, a header block.
+        model: also add the spans of the trained PHI tagger (:mod:`nlp.deid_model`, names, places
+            and record numbers in contexts the rules have no pattern for) where they overlap none of
+            the rules' spans; the rules alone when False or when no tagger is installed.
 
     Returns:
         :class:`DeidResult` with the new text and the replaced spans (offsets into ``text`` and
@@ -2532,6 +2538,12 @@ def deidentify(text: str) -> DeidResult:
     if compact:  # back to offsets in the original text
         back = compact[1]
         found = [(back[s], back[e - 1] + 1, typ) for s, e, typ in found]
+    if model:
+        from nlp import deid_model
+
+        tagger = deid_model.load()
+        if tagger is not None:
+            found = deid_model.union(text, found, deid_model.model_spans(text, tagger))
     out: list[str] = []
     spans: list[PhiSpan] = []
     pos = 0

@@ -1,0 +1,79 @@
+"""The trained PHI tagger that backs up the de-identification rules (nlp/deid_model.py)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nlp import deid_model
+from nlp.deid import deidentify
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+CASES = [json.loads(line) for line in (FIXTURES / "phi_cases_holdout2.jsonl").read_text(encoding="utf-8").splitlines()
+         if line.strip()]
+SHIPPED = (deid_model.MODEL_DIR / "meta.json").exists()
+
+
+def test_union_adds_only_spans_clear_of_rules_and_placeholders():
+    text = "Pt [NAME] seen by Tamsin Crowe; MRN 12345678 on file."
+    rules = [(36, 44, "ID")]
+    extra = [(18, 30, "NAME"),  # new: kept
+             (3, 9, "NAME"),  # inside a placeholder already in the text: dropped
+             (32, 44, "ID")]  # overlaps a rule span: dropped
+    assert deid_model.union(text, rules, extra) == [(18, 30, "NAME"), (36, 44, "ID")]
+
+
+@pytest.mark.parametrize("text,span,expected", [
+    ("Abdomen: soft, non-tender.", "Abdomen", False),  # a common word in no name list
+    ("Respiratory Rate: 18", "Respiratory Rate", False),
+    ("Parkinson disease, stable on carbidopa.", "Parkinson", False),  # before an eponym noun
+    ("Signed by Radiology Associates.", "Radiology Associates", False),  # a department, not a person
+    ("Room  Name  Dx", "Room", False),  # a table heading
+    ("Follow up with Dr. Kim.", "Dr.", False),  # titles alone
+    ("Bed 12 - Nguyen, febrile overnight.", "Nguyen", True),
+    ("Seen with her daughter Hope.", "Hope", True),  # a common word that is also a given name
+])
+def test_plausible_name(text, span, expected):
+    start = text.index(span)
+    assert deid_model.plausible_name(text, start, start + len(span)) is expected
+
+
+def test_training_data_swaps_identifiers_and_keeps_offsets():
+    cases = [c for c in CASES if c["kind"] == "phi"][:30]
+    data = deid_model.training_texts(cases, augment=2, seed=1)
+    assert len(data) == 3 * len(cases)
+    for text, spans in data:
+        assert spans and all(0 <= s < e <= len(text) for s, e, _ in spans)
+        assert all(typ in deid_model.LABELS for _, _, typ in spans)
+    originals = {c["text"] for c in cases}
+    swapped = sum(1 for text, _ in data if text not in originals)
+    assert swapped >= len(cases)  # most augmented copies differ from their case
+
+
+def test_train_save_load_and_tag(tmp_path):
+    """A tiny model trains, saves with its provenance, loads, and tags spans of known labels."""
+    files = [FIXTURES / "phi_cases_holdout2.jsonl"]
+    deid_model.train(files, tmp_path / "m", augment=1, negatives=0, clinical=0, epochs=2, seed=3)
+    meta = json.loads((tmp_path / "m" / "meta.json").read_text())
+    assert meta["medkg_training"]["files"] == {"phi_cases_holdout2.jsonl": deid_model._sha256(files[0])}
+    nlp = deid_model.load(tmp_path / "m")
+    assert set(nlp.get_pipe("ner").labels) == set(deid_model.LABELS)
+    case = next(c for c in CASES if c["kind"] == "phi")
+    for s, e, typ in deid_model.model_spans(case["text"], nlp, frozenset(deid_model.LABELS)):
+        assert 0 <= s < e <= len(case["text"]) and typ in deid_model.LABELS
+
+
+def test_missing_model_folder_loads_as_none(tmp_path):
+    assert deid_model.load(tmp_path / "nothing-here") is None
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no trained tagger in data/models/medkg_deid")
+@pytest.mark.parametrize("case", CASES[:60], ids=[c["id"] for c in CASES[:60]])
+def test_tagger_only_adds_and_stays_idempotent(case):
+    rules = deidentify(case["text"], model=False)
+    both = deidentify(case["text"])
+    covered = [(s.start, s.end) for s in both.spans]
+    assert all(any(a <= r.start and r.end <= b for a, b in covered) for r in rules.spans)
+    again = deidentify(both.text)
+    assert again.text == both.text and again.spans == []
