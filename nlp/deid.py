@@ -2567,25 +2567,26 @@ _PHI_KEYS = re.compile(
     r"account|acct|member_?id|insurance|url)(?:$|_)")
 
 
-def _deid_meta(value: Any, counts: Counter) -> Any:
+def _deid_meta(value: Any, counts: Counter, model: bool = True) -> Any:
     if isinstance(value, str):
-        r = deidentify(value)
+        r = deidentify(value, model=model)
         counts.update(s.type for s in r.spans)
         return r.text
     if isinstance(value, list):
-        return [_deid_meta(v, counts) for v in value]
+        return [_deid_meta(v, counts, model) for v in value]
     if isinstance(value, dict):
-        return {k: _deid_meta(v, counts) for k, v in value.items()}
+        return {k: _deid_meta(v, counts, model) for k, v in value.items()}
     return value
 
 
-def deidentify_document(doc: Document, force: bool = False) -> Document:
+def deidentify_document(doc: Document, force: bool = False, model: bool = True) -> Document:
     """A de-identified copy of a note.
 
     Args:
         doc: any :class:`Document`.
         force: also de-identify documents whose ``kind`` is not ``"note"`` (articles are
             returned as they are by default: published abstracts carry no patient PHI).
+        model: use the trained PHI tagger besides the rules (see :func:`deidentify`).
 
     Returns:
         The same ``doc`` if it is not a note and ``force`` is false; otherwise a new Document with
@@ -2601,11 +2602,11 @@ def deidentify_document(doc: Document, force: bool = False) -> Document:
     from nlp.readers import note_sections  # local: readers is heavier and imports this module's users
 
     counts: Counter = Counter()
-    t = deidentify(doc.text)
+    t = deidentify(doc.text, model=model)
     counts.update(s.type for s in t.spans)
     title = doc.title
     if title:
-        tr = deidentify(title)
+        tr = deidentify(title, model=model)
         counts.update(s.type for s in tr.spans)
         title = tr.text
     meta: dict[str, Any] = {}
@@ -2617,7 +2618,7 @@ def deidentify_document(doc: Document, force: bool = False) -> Document:
             meta[k] = PLACEHOLDERS[typ]
             counts[typ] += 1
         else:
-            meta[k] = _deid_meta(v, counts)
+            meta[k] = _deid_meta(v, counts, model)
     if "sections" in doc.metadata or doc.kind == "note":
         meta["sections"] = note_sections(t.text)
     prev = doc.metadata.get("deid") if isinstance(doc.metadata.get("deid"), dict) else {}

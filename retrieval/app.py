@@ -404,7 +404,7 @@ class Medkg:
 
         from nlp.deid import deidentify_document
 
-        clean = deidentify_document(doc)
+        clean = deidentify_document(doc, model=self.settings.deid_tagger)
         return dataclasses.replace(clean, id=note_id(doc.id), source="(de-identified note)")
 
     def _start_batch(self, docs: list[Document], report: IngestReport, pool: "_NlpPool"):

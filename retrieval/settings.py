@@ -53,6 +53,7 @@ class Settings:
     audit: bool = True  # append ingest/query events to <home>/audit.jsonl
     audit_questions: bool = False  # log question text even when the store holds clinical notes
     deidentify: bool = True  # de-identify clinical notes before anything is stored, embedded or logged
+    deid_tagger: bool = True  # de-identification: the trained PHI tagger besides the rules (nlp/deid_model.py)
 
     # ----------------------------------------------------------------- derived
     neo4j_uri: str = "bolt://127.0.0.1:7687"  # used when graph = "neo4j" (from NEO4J_URI)
@@ -125,7 +126,7 @@ class Settings:
             "MEDKG_NER": "ner", "MEDKG_EMBEDDING_MODEL": "embedding_model", "MEDKG_DEVICE": "device",
             "MEDKG_EMBEDDING_PRECISION": "embedding_precision",
             "MEDKG_DATASETS": "datasets_dir", "MEDKG_WORKERS": "workers", "MEDKG_BATCH_SIZE": "batch_size",
-            "MEDKG_DEIDENTIFY": "deidentify", "MEDKG_QUESTION_CONCEPTS": "question_concepts",
+            "MEDKG_DEIDENTIFY": "deidentify", "MEDKG_DEID_TAGGER": "deid_tagger", "MEDKG_QUESTION_CONCEPTS": "question_concepts",
         }
         for var, key in env_map.items():
             if env.get(var):
@@ -142,7 +143,7 @@ class Settings:
             for key in ("batch_size", "workers"):
                 if key in values:
                     values[key] = int(values[key])
-            for key in ("audit", "audit_questions", "deidentify"):
+            for key in ("audit", "audit_questions", "deidentify", "deid_tagger"):
                 if isinstance(values.get(key), str):
                     values[key] = values[key].strip().lower() not in ("0", "false", "no", "off", "")
             if "link_threshold" in values:

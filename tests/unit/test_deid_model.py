@@ -77,3 +77,26 @@ def test_tagger_only_adds_and_stays_idempotent(case):
     assert all(any(a <= r.start and r.end <= b for a, b in covered) for r in rules.spans)
     again = deidentify(both.text)
     assert again.text == both.text and again.spans == []
+
+
+def test_setting_turns_the_tagger_off(tmp_path, monkeypatch):
+    """``deid_tagger = false`` (config or MEDKG_DEID_TAGGER) reaches deidentify_document through Medkg."""
+    from nlp import deid as deid_mod
+    from nlp.extraction import Document
+    from retrieval.app import Medkg
+    from retrieval.settings import Settings
+
+    seen = []
+    real = deid_mod.deidentify
+
+    def spy(text, model=True):
+        seen.append(model)
+        return real(text, model=False)
+
+    monkeypatch.setattr(deid_mod, "deidentify", spy)
+    note = Document(id="n1.txt", title="", text="Seen by Dr. Okafor today.", kind="note", source="n1.txt")
+    for env, expected in (({}, True), ({"MEDKG_DEID_TAGGER": "false"}, False)):
+        seen.clear()
+        app = Medkg(Settings.load({"home": tmp_path}, env=env))
+        clean = app._deidentify(note)
+        assert "Okafor" not in clean.text and seen and set(seen) == {expected}
