@@ -91,6 +91,19 @@ def eval_cid_gold(model: RelationModel | None, docs: list, nlp) -> dict[str, Any
     return {k: v.to_dict() for k, v in res.items() if v.tp + v.fp + v.fn or k == "pattern"}
 
 
+def _why_missing(cid: str, gold_mentions, found) -> str:
+    """Why the concept id ``cid`` of a gold CID pair is not among a document's predicted ids:
+    ``linked_elsewhere`` (a predicted mention has the text of one of its gold mentions, linked to
+    another id), ``span_differs`` (a predicted mention's text contains or is inside one of them),
+    ``not_found`` (no predicted mention near its surface forms)."""
+    texts = {m.text.lower() for m in gold_mentions if cid in m.ids}
+    if any(m.text.lower() in texts for m in found):
+        return "linked_elsewhere"
+    if any(t in m.text.lower() or m.text.lower() in t for m in found for t in texts):
+        return "span_differs"
+    return "not_found"
+
+
 def eval_cid_e2e(model: RelationModel | None, docs: list, ner: str) -> dict[str, Any]:
     from nlp.extraction import Document
     from nlp.pipeline import Extractor
@@ -104,6 +117,7 @@ def eval_cid_e2e(model: RelationModel | None, docs: list, ner: str) -> dict[str,
     res = {"model": PRF(), "pattern": PRF()}
     ents = PRF()  # chemical/disease concept ids per document (MeSH), a diagnostic of the NER+linker
     reach = Counter()
+    missing = Counter()  # ids of gold CID pairs the NER+linker did not find, by why (see _why_missing)
     t1 = time.perf_counter()
     documents = [Document(id=d.pmid, title=d.title, text=d.abstract) for d in docs]
     for d, ex in zip(docs, extractor.extract_many(documents)):
@@ -119,11 +133,15 @@ def eval_cid_e2e(model: RelationModel | None, docs: list, ner: str) -> dict[str,
         ents.add(pred_ids, gold_ids)
         reach["gold"] += len(gold)
         reach["both_found"] += sum(1 for x, y in gold if x in pred_ids and y in pred_ids)
+        found = [m for _s, m in ex.mentions() if m.label in (CHEMICAL, DISEASE)]
+        for cid in {x for pair in gold for x in pair} - pred_ids:
+            missing[_why_missing(cid, d.mentions, found)] += 1
     out = {k: v.to_dict() for k, v in res.items() if v.tp + v.fp + v.fn or k == "pattern"}
     out["concept_ids_per_doc"] = ents.to_dict()
     # recall ceiling of any relation classifier on this NER + linking: gold pairs both of whose ids were found
     out["gold_pairs_with_both_ids_found"] = {**reach, "recall_ceiling": round(100 * reach["both_found"]
                                                                              / max(1, reach["gold"]), 2)}
+    out["cid_ids_missing_by_cause"] = dict(missing.most_common())
     out["seconds"] = {"load": round(load_s, 1), "extract_and_relations": round(time.perf_counter() - t1, 1)}
     return out
 
