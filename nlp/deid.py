@@ -204,6 +204,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -2682,15 +2683,12 @@ def deidentify(text: str, model: bool = True) -> DeidResult:
 
         tagger = deid_model.load()
         if tagger is not None:
-            # digits alone, five or fewer ("1990", "0:1990"), are a year, dose, time or count, and a string with
-            # one digit ("0@a") no record number: not an ID the tagger may add on its own (labelled short
-            # numbers are the rules' job: "badge 4471")
-            # a name the tagger adds has no digit token ("q15 min", "0ab"); OCR digits inside a word stay ("Mal0ne")
-            extra = [(s, e, typ) for s, e, typ in deid_model.model_spans(text, tagger)
-                     if not (typ == "ID" and (sum(c.isdigit() for c in text[s:e]) < 2 or not re.search(r"[^\W\d_]", text[s:e])
-                                              and sum(c.isdigit() for c in text[s:e]) <= 5))
-                     and not (typ == "NAME" and re.search(r"(?<![^\W\d_])\d|\d(?![^\W\d_])", text[s:e]))]
-            found = deid_model.union(text, found, extra)
+            found = _with_tagger(text, found, tagger)
+    return _render(text, found)
+
+
+def _render(text: str, found: list[tuple[int, int, str]]) -> DeidResult:
+    """``text`` with each (start, end, type) of ``found`` (sorted, disjoint) replaced by its placeholder."""
     out: list[str] = []
     spans: list[PhiSpan] = []
     pos = 0
@@ -2705,6 +2703,46 @@ def deidentify(text: str, model: bool = True) -> DeidResult:
         pos = e
     out.append(text[pos:])
     return DeidResult(text="".join(out), spans=spans)
+
+
+def _tagger_ok(text: str, s: int, e: int, typ: str) -> bool:
+    """Whether a tagger span may be added on its own (the rules' job otherwise)."""
+    value = text[s:e]
+    digits = sum(c.isdigit() for c in value)
+    # digits alone, five or fewer ("1990", "0:1990"), are a year, dose, time or count, and a string with
+    # one digit ("0@a") no record number: not an ID the tagger may add on its own (labelled short
+    # numbers are the rules' job: "badge 4471")
+    if typ == "ID" and (digits < 2 or not re.search(r"[^\W\d_]", value) and digits <= 5):
+        return False
+    # a name the tagger adds has no digit token ("q15 min", "0ab"); OCR digits inside a word stay ("Mal0ne")
+    return not (typ == "NAME" and re.search(r"(?<![^\W\d_])\d|\d(?![^\W\d_])", value))
+
+
+def _with_tagger(text: str, found: list[tuple[int, int, str]], tagger, rounds: int = 4) -> list[tuple[int, int, str]]:
+    """``found`` plus the tagger's spans, to a fixed point.
+
+    The tagger reads the text as the rules left it (their spans already placeholders), i.e. as a
+    second :func:`deidentify` would read the output; what it adds is replaced and it reads again,
+    until it adds nothing (at most ``rounds`` times). So de-identifying the output again finds
+    nothing new: idempotent, as with the rules alone."""
+    from nlp import deid_model
+
+    for _ in range(rounds):
+        r = _render(text, found)
+        extra = [(s, e, typ) for s, e, typ in deid_model.union(r.text, [], deid_model.model_spans(r.text, tagger))
+                 if _tagger_ok(r.text, s, e, typ)]
+        if not extra:
+            break
+        ends = [sp.out_end for sp in r.spans]
+        shift = [0]
+        for sp in r.spans:  # output offset -> original offset, between placeholders
+            shift.append(shift[-1] + (sp.out_end - sp.out_start) - (sp.end - sp.start))
+        new = []
+        for s, e, typ in extra:
+            d = shift[bisect_right(ends, s)]
+            new.append((s - d, e - d, typ))
+        found = sorted(found + new)
+    return found
 
 
 # Metadata keys whose whole value is PHI (JSONL notes may carry them).
