@@ -1454,11 +1454,7 @@ class _Detector:
         counts only beside another PHI column ("name,dose,route" is a drug table)."""
         text = self.text
         cols = self.lx.rules["table_columns"]
-        lines = []
-        pos = 0
-        for line in text.split("\n"):
-            lines.append((pos, line))
-            pos += len(line) + 1
+        lines = _lines_with_offsets(text)
         k = 0
         while k < len(lines) - 1:
             start, line = lines[k]
@@ -2255,10 +2251,7 @@ class _Detector:
         original spacing: a faxed text is compacted before detection, see :func:`deidentify`)."""
         lx, text = self.lx, self.text
         cols = lx.rules["table_columns"]
-        lines, pos = [], 0
-        for line in text.split("\n"):
-            lines.append((pos, line))
-            pos += len(line) + 1
+        lines = _lines_with_offsets(text)
         k = 0
         while k < len(lines) - 1:
             start, line = lines[k]
@@ -2685,6 +2678,15 @@ def deidentify(text: str, model: bool = True) -> DeidResult:
         if tagger is not None:
             found = _with_tagger(text, found, tagger)
     return _render(text, found)
+
+
+def _lines_with_offsets(text: str) -> list[tuple[int, str]]:
+    """(start offset, line) for each line of ``text``."""
+    out, pos = [], 0
+    for line in text.split("\n"):
+        out.append((pos, line))
+        pos += len(line) + 1
+    return out
 
 
 def _render(text: str, found: list[tuple[int, int, str]]) -> DeidResult:
