@@ -290,7 +290,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="De-identification benchmark (planted PHI recall, false positives).")
     ap.add_argument("json_out", nargs="?", help="write results as JSON here")
     ap.add_argument("--cases", nargs="+", default=[str(p) for p in DEFAULT_CASES],
-                    help="case files (JSONL); default: phi_cases.jsonl and phi_cases_holdout2-4.jsonl")
+                    help="case files (JSONL); default: phi_cases.jsonl and phi_cases_holdout2-7.jsonl")
     ap.add_argument("--split", default="test", choices=("test", "dev", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "all"))
     ap.add_argument("--datasets", default=None, help="folder with clinical_notes/ (default: ../shared/datasets)")
     ap.add_argument("--aci-split", default="valid", choices=("valid", "train"))

@@ -2676,7 +2676,7 @@ def deidentify(text: str, model: bool = True) -> DeidResult:
 
         tagger = deid_model.load()
         if tagger is not None:
-            found = _with_tagger(text, found, tagger)
+            return _with_tagger(text, found, tagger)
     return _render(text, found)
 
 
@@ -2707,21 +2707,8 @@ def _render(text: str, found: list[tuple[int, int, str]]) -> DeidResult:
     return DeidResult(text="".join(out), spans=spans)
 
 
-def _tagger_ok(text: str, s: int, e: int, typ: str) -> bool:
-    """Whether a tagger span may be added on its own (the rules' job otherwise)."""
-    value = text[s:e]
-    digits = sum(c.isdigit() for c in value)
-    # digits alone, five or fewer ("1990", "0:1990"), are a year, dose, time or count, and a string with
-    # one digit ("0@a") no record number: not an ID the tagger may add on its own (labelled short
-    # numbers are the rules' job: "badge 4471")
-    if typ == "ID" and (digits < 2 or not re.search(r"[^\W\d_]", value) and digits <= 5):
-        return False
-    # a name the tagger adds has no digit token ("q15 min", "0ab"); OCR digits inside a word stay ("Mal0ne")
-    return not (typ == "NAME" and re.search(r"(?<![^\W\d_])\d|\d(?![^\W\d_])", value))
-
-
-def _with_tagger(text: str, found: list[tuple[int, int, str]], tagger, rounds: int = 4) -> list[tuple[int, int, str]]:
-    """``found`` plus the tagger's spans, to a fixed point.
+def _with_tagger(text: str, found: list[tuple[int, int, str]], tagger, rounds: int = 4) -> DeidResult:
+    """``text`` de-identified with the rules' spans ``found`` plus the tagger's, to a fixed point.
 
     The tagger reads the text as the rules left it (their spans already placeholders), i.e. as a
     second :func:`deidentify` would read the output; what it adds is replaced and it reads again,
@@ -2729,10 +2716,9 @@ def _with_tagger(text: str, found: list[tuple[int, int, str]], tagger, rounds: i
     nothing new: idempotent, as with the rules alone."""
     from nlp import deid_model
 
+    r = _render(text, found)
     for _ in range(rounds):
-        r = _render(text, found)
-        extra = [(s, e, typ) for s, e, typ in deid_model.union(r.text, [], deid_model.model_spans(r.text, tagger))
-                 if _tagger_ok(r.text, s, e, typ)]
+        extra = deid_model.union(r.text, [], deid_model.model_spans(r.text, tagger))
         if not extra:
             break
         ends = [sp.out_end for sp in r.spans]
@@ -2744,7 +2730,8 @@ def _with_tagger(text: str, found: list[tuple[int, int, str]], tagger, rounds: i
             d = shift[bisect_right(ends, s)]
             new.append((s - d, e - d, typ))
         found = sorted(found + new)
-    return found
+        r = _render(text, found)
+    return r
 
 
 # Metadata keys whose whole value is PHI (JSONL notes may carry them).

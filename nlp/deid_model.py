@@ -188,7 +188,8 @@ def train(files: Sequence[Path], out: Path | None, *, augment: int = 3, negative
         nlp.meta["description"] = "PHI tagger backing up medkg's de-identification rules (nlp/deid_model.py)"
         nlp.meta["medkg_training"] = {
             "files": {f.name: _sha256(f) for f in files}, "cases": len(cases),
-            "identifiers": sum(len(c["phi"]) for c in cases), "augment": augment, "pubmed_negatives": len(negs), "clinical_silver": len(silver),
+            "identifiers": sum(len(c["phi"]) for c in cases), "augment": augment, "pubmed_negatives": len(negs),
+            "clinical_silver": len(silver),
             "examples": len(examples), "spans_not_aligned": dropped, "epochs": epochs, "seed": seed,
             "union_labels": sorted(UNION_LABELS),
         }
@@ -221,7 +222,8 @@ def plausible_name(text: str, start: int, end: int) -> bool:
     """Whether a NAME span of the tagger can be a person, by the rules' own lexicons: not when it is
     titles alone ("Dr."), not when every word is a common word that no name list holds ("Abdomen",
     "Respiratory Rate"), not with a descriptive word of departments ("Radiology Associates"), not
-    one common word the rules list as no name ("Room" heading a table), and not before an eponym noun ("Austin Flint murmur", "Cheyne-Stokes respirations")."""
+    one common word the rules list as no name ("Room" heading a table), and not before an eponym noun
+    ("Austin Flint murmur", "Cheyne-Stokes respirations")."""
     from nlp.deid import _lexicon
 
     lex = _lexicon()
@@ -238,15 +240,36 @@ def plausible_name(text: str, start: int, end: int) -> bool:
     return not (nxt and nxt.group(1).lower() in lex.eponym_nouns)
 
 
+_LETTER = re.compile(r"[^\W\d_]")
+_DIGIT_TOKEN = re.compile(r"(?<![^\W\d_])\d|\d(?![^\W\d_])")
+
+
+def acceptable(text: str, start: int, end: int, label: str) -> bool:
+    """Whether a span of the tagger may be added on its own (the rules' job otherwise).
+
+    * ID: digits alone, five or fewer ("1990", "0:1990"), are a year, dose, time or count, and a
+      string with one digit ("0@a") no record number (labelled short numbers are the rules' job:
+      "badge 4471");
+    * NAME: no digit token ("q15 min", "0ab"; OCR digits inside a word stay: "Mal0ne"), and
+      :func:`plausible_name`."""
+    value = text[start:end]
+    if label == "ID":
+        digits = sum(c.isdigit() for c in value)
+        return not (digits < 2 or not _LETTER.search(value) and digits <= 5)
+    if label == "NAME":
+        return not _DIGIT_TOKEN.search(value) and plausible_name(text, start, end)
+    return True
+
+
 def model_spans(text: str, nlp=None, labels: frozenset[str] = UNION_LABELS) -> list[tuple[int, int, str]]:
-    """(start, end, type) of the PHI the tagger finds in ``text`` (types in ``labels`` only; NAME
-    spans must pass :func:`plausible_name`)."""
+    """(start, end, type) of the PHI the tagger finds in ``text``: types in ``labels`` only, each
+    span :func:`acceptable`."""
     nlp = nlp if nlp is not None else load()
     if nlp is None or not text.strip():
         return []
     doc = nlp(text)
     return [(e.start_char, e.end_char, e.label_) for e in doc.ents if e.label_ in labels
-            and (e.label_ != "NAME" or plausible_name(text, e.start_char, e.end_char))]
+            and acceptable(text, e.start_char, e.end_char, e.label_)]
 
 
 def union(text: str, found: Sequence[tuple[int, int, str]], extra: Sequence[tuple[int, int, str]]
@@ -281,9 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--datasets", type=Path, default=None)
     args = ap.parse_args(argv)
-    train(args.files, args.out, augment=args.augment, negatives=args.negatives,
-          clinical=args.clinical, epochs=args.epochs,
-          seed=args.seed, datasets=args.datasets)
+    train(args.files, args.out, augment=args.augment, negatives=args.negatives, clinical=args.clinical,
+          epochs=args.epochs, seed=args.seed, datasets=args.datasets)
     return 0
 
 

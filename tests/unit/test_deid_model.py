@@ -100,3 +100,15 @@ def test_setting_turns_the_tagger_off(tmp_path, monkeypatch):
         app = Medkg(Settings.load({"home": tmp_path}, env=env))
         clean = app._deidentify(note)
         assert "Okafor" not in clean.text and seen and set(seen) == {expected}
+
+
+@pytest.mark.parametrize("text,span,label,expected", [
+    ("Seen in 1990 for this.", "1990", "ID", False),  # a short bare number: a year, dose or count
+    ("Member W7729 on file.", "W7729", "ID", True),
+    ("Chart 0@a here.", "0@a", "ID", False),  # one digit: no record number
+    ("Vitals q15 min overnight.", "q15 min", "NAME", False),  # a digit token in a name
+    ("Mal0ne called back.", "Mal0ne", "NAME", True),  # an OCR digit inside a word
+])
+def test_acceptable_tagger_spans(text, span, label, expected):
+    start = text.index(span)
+    assert deid_model.acceptable(text, start, start + len(span), label) is expected
