@@ -351,6 +351,7 @@ class _Lexicon:
     street_words: frozenset[str]  # street suffixes written out ("road", "street"; abbreviations left out)
     facility_place: frozenset[str]  # landscape words that are common words but name places ("valley", "lake")
     store_words: frozenset[str]
+    towns: frozenset[str] = frozenset()  # lowercase GeoNames city / town names (deid_towns.txt), accent-folded too
 
 
 @lru_cache(maxsize=1)
@@ -384,6 +385,7 @@ def _lexicon() -> _Lexicon:
         facility_place=low("facility_place_words"),
         street_words=frozenset(w.lower() for w in rules["street_suffixes"] if len(w) >= 4),
         store_words=low("facility_store_words"),
+        towns=_read_words("deid_towns.txt"),
     )
 
 
@@ -564,7 +566,9 @@ def _patterns() -> dict[str, re.Pattern]:
     de = r"(?:Januar|Februar|Marz|Maerz|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember)"
     P["date_foreign"] = re.compile(
         r"(?i:\b" + _DAY + r"(?:º|°|er)?\s+de\s+" + rom + r"(?:\s+(?:de|del)\s+" + _YEAR4 + r")?\b|\b" + rom + r"\s+(?:de|del)\s+" + _YEAR4 + r"\b"
-        r"|\b" + _DAY + r"(?:er)?\s+" + fr + r"\s+" + _YEAR4 + r"\b)|\b" + _DAY + r"\.\s?" + de + r"\s+" + _YEAR4 + r"\b")
+        r"|\b" + _DAY + r"(?:er)?\s+" + fr + r"\s+" + _YEAR4 + r"\b)|\b" + _DAY + r"\.\s?" + de + r"\s+" + _YEAR4 + r"\b"
+        # "10. Juni": a German month that is no English word needs no year
+        r"|\b" + _DAY + r"\.\s?(?:Januar|Februar|Marz|Maerz|Mai|Juni|Juli|Oktober|Dezember)\b")
     P["date_compact"] = re.compile(r"(?<![\w.])" + _YEAR4 + r"(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?![\w]|\.\d)")
     P["date_dmony"] = re.compile(r"(?<![\w])" + _DAY + r"[\-\s/]" + _MON_CI + r"[\-\s/](?:" + _YEAR4 + r"|\d{2})(?![\w])")
     P["date_my_num"] = re.compile(_NB + _MONTHNUM + r"/" + _YEAR4 + _NA)
@@ -593,9 +597,9 @@ def _patterns() -> dict[str, re.Pattern]:
     P["date_dots_ctx"] = re.compile(r"(?i:\b" + date_preps + r")\s*:?\s*(" + _DAY + r"\." + _MONTHNUM + r"\.\d{2})" + _NA)
     P["date_md_padded"] = re.compile(_NB + r"(0[1-9]/(?:0[1-9]|[12]\d|3[01])|(?:0?[1-9]|1[0-2])/0[1-9])" + _NA)
     P["date_ordinal"] = re.compile(
-        r"(?i:\b(?:on|by|since|until|till|before|after|from|through|starting|of|for|again|(?:mon|tues|wednes|thurs|fri|satur|sun)day|"
+        r"(?i:\b(?:on|by|since|until|till|before|after|from|through|starting|of|for|again|seen|(?:mon|tues|wednes|thurs|fri|satur|sun)day|"
         r"next\s+(?:inr|appointment|appt|visit|dose|infusion|lab|labs|draw|check|level|cycle|injection|refill|dialysis|session))"
-        r"\s+(?:the\s+)?)(\d{1,2}" + _ORD + r")(?=\s*(?:[.,;:)!?]|$|\s+(?:and|at|or|when|which|to|through|until|of\s+(?:this|last|next)\s+month)\b))",
+        r"\s+(?:the\s+)?)(\d{1,2}" + _ORD + r")(?=\s*(?:[.,;:)!?]|$|\s+(?:and|at|or|when|which|to|for|through|until|of\s+(?:this|last|next)\s+month)\b))",
         re.M)
     P["date_year_ctx"] = re.compile(
         r"(?i:\b" + _alt(r["year_preps"]) + r")\s+(?:(?:early|mid|late)[\s\-]+)?(?:of\s+)?(" + _YEAR4 + r")(?!\s*" + _UNITS + r")(?![\w\-/]|\.\d)")
@@ -676,7 +680,7 @@ def _patterns() -> dict[str, re.Pattern]:
                                     r"(?:[ ](?:Streets|Avenues|Sts|Aves)\b)?)")
     P["po_box"] = re.compile(r"(?i:\b(?:P\.?\s?O\.?\s?Box|Post\s+Office\s+Box)\s+\d+)" + tail)
     # rural routes and highway contract routes: "RR 2 Box 118", "HC 64 Box 2210", "Rural Route 3"
-    P["rural_route"] = re.compile(r"\b(?:(?:RR|R\.R\.|HC|H\.C\.|(?i:rural\s+route|highway\s+contract(?:\s+route)?|star\s+route))\s*#?\s*\d{1,4},?\s+(?i:box)\s+\d{1,6}"
+    P["rural_route"] = re.compile(r"\b(?:(?:RR|R\.R\.|Rt\.?|Rte\.?|HC|H\.C\.|(?i:rural\s+route|highway\s+contract(?:\s+route)?|star\s+route))\s*#?\s*\d{1,4},?\s+(?i:box)\s+\d{1,6}"
                                r"|(?i:rural\s+route|star\s+route)\s+\d{1,4})" + tail)
     P["city_state_zip"] = re.compile(r"\b" + city + r",?\s+(?:" + abbrs + r")\.?\s+" + zipc + r"(?![\w\-])")
     P["city_statename"] = re.compile(r"\b(" + city + r"),\s+" + state_names + r"\b(?:\s+" + zipc + r"(?![\w\-]))?")
@@ -762,7 +766,10 @@ _YEAR_TEST_BEFORE = re.compile(
 # "Note 6/5", "last fill of insulin was 3/28"); fractions (scores, strengths, doses) are excluded before this is asked
 _MD_CUE_BEFORE = re.compile(
     r"(?i:\b(?:started|stopped|adjusted|changed|placed|removed|discharged|admitted|restarted|resumed|drawn|collected|"
-    r"dated|seen|saw\s+(?:pt|patient|him|her|them)|note|ct|cta|mri|cxr|x-ray|xray|ultrasound|pet|pet/ct|echo|tte|tee|egd|colonoscopy|biopsy|"
+    r"dated|seen|saw\s+(?:pt|patient|him|her|them)|note|ct|cta|mri|ecg|ekg|cath|uds|cx|cultures?|smear|hcg|born|admit|filed|labs?|"
+    r"review|incident|disconnect(?:ed)?|swab|pcr|tested|injured|fell|"
+    r"(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)(?:day)?\.?\s+(?:nite|night|morning|evening|afternoon|am|pm)|"
+    r"cxr|x-ray|xray|ultrasound|pet|pet/ct|echo|tte|tee|egd|colonoscopy|biopsy|"
     r"(?:refill|fill|filled)\b[^\n.;]{0,25}?\bwas|"
     r"s/p\s+(?:[LR]\s+|(?:left|right|lap(?:aroscopic)?|open|total|partial)\s+)?[a-z][a-z\-]*)\s+$)")  # "s/p J-tube 4/15", "s/p TAVR 5/6"
 
@@ -1123,6 +1130,8 @@ class _Detector:
                 e -= 1
             self.add(s, e, "URL", "domain")
         for m in P["ipv4"].finditer(text):
+            if re.search(r"(?i)\b(?:version|ver|v|firmware|software|build|release|rev|revision)\.?\s*:?\s*$", text[max(0, m.start() - 20):m.start()]):
+                continue  # "software version 4.2.10.3": a version number
             self.add(m.start(), m.end(), "IP", "ipv4")
         for m in P["ipv6"].finditer(text):
             s = m.group()
@@ -1142,6 +1151,8 @@ class _Detector:
         self._tables()
         self._phone_suffixes()
         self._extend_places()
+        self._towns()
+        self._residence_units()
 
     def _phones(self) -> None:
         P, text = self.P, self.text
@@ -1268,6 +1279,8 @@ class _Detector:
         for key in ("date_mdy", "date_dmy", "date_dots", "date_iso", "date_dmony", "date_my_num", "date_ym", "date_mon_y"):
             for m in P[key].finditer(text):
                 self.add(m.start(), m.end(), "DATE", key)
+        for m in re.finditer(_NB + r"(" + _MONTHNUM + r"/" + _DAY + r"/(?:" + _YEAR4 + r"|\d{2}))[\-–](?i:present|now|today|current)\b", text):
+            self.add(m.start(1), m.end(1), "DATE", "date_to_present")  # "1/1/2022-present"
         for m in P["date_compact"].finditer(text):
             self.add(m.start(), m.end(), "DATE", "date_compact")
         for key, fix in (("date_spaced", str.maketrans("", "", " ")), ("date_ocr", str.maketrans("OIl", "011"))):
@@ -1331,6 +1344,9 @@ class _Detector:
                 self.add(m.start(1), m.end(1), "DATE", "md_padded")
         for m in P["date_ordinal"].finditer(text):
             self.add(m.start(1), m.end(1), "DATE", "ordinal")
+        # "wed the 12th", "Sat. the 3rd": an abbreviated weekday and an ordinal day, the weekday included
+        for m in re.finditer(r"(?i:\b(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\.?\s+the\s+\d{1,2}(?:st|nd|rd|th))\b", text):
+            self.add(m.start(), m.end(), "DATE", "weekday_ordinal")
         for m in P["date_year_ctx"].finditer(text):
             if re.match(r"(?i)in\b", m.group()) and re.search(r"(?<![\w/\-])[A-Z]{2,5}[ ]$", text[max(0, m.start() - 7):m.start()]):
                 continue  # "last EGD in 2021": a year alone dating a test (Safe Harbor keeps years)
@@ -1355,6 +1371,7 @@ class _Detector:
                     or re.match(r"[ ](?:AM|PM|a\.m\.|p\.m\.)(?![\w])", text[e:e + 6]):
                 self.add(s, e, "DATE", "md_weekday_time")  # "Thursday 3/11", "ECG 3/4 0640", "tomorrow 11/3 at 08:40", "10/18 AM"
         self._md_heading_rows()
+        self._md_weak()
         # "4/9/2023–4/14": the end of a range that starts with a full date
         for c in list(self.cands):
             if c.type == "DATE" and text[c.end - 1:c.end].isdigit():
@@ -1373,6 +1390,47 @@ class _Detector:
                 t = self._time_after(c.end) if text[c.end - 1:c.end].isdigit() else None
                 if t:
                     self.add(c.start, t, "DATE", "date_time")
+
+    def _md_weak(self) -> None:
+        """A bare m/d that reads as a date by its place, not by a cue word: alone in brackets ("(3/16)", "CMA (1/15):"),
+        after a word and before a colon ("Cath 4/2: 90% LAD"), or after a word at the end of a sentence or clause
+        ("filed 8/15.", "removed from chart 4/10."); and the next m/d of a list after a date ("on 2/12, 2/13, 2/14").
+        Not a score, a strength or a ratio (``_fraction_context``), not "2/2" or "5/5", not a common fraction ("1/2",
+        "3/4"), not after a number, an operator or a unit."""
+        text = self.text
+        md = r"(" + _MONTHNUM + r"/" + _DAY + r")"
+
+        def plain(s: int, e: int) -> bool:
+            a, b = map(int, text[s:e].split("/"))
+            return not (a == b or a < b <= 4 or b > 31 or self._fraction_context(s, e))
+
+        for m in re.finditer(r"(?:(?<=\()|(?<=[A-Za-z][ ]))" + md + r"(?=\)(?![ ]*(?:" + _UNITS + r")\b)|:[ ]|[.;](?:[ ]|\n|$)|[ ]*\n|[ ]*$)", text):
+            s, e = m.span(1)
+            if text[s - 1] == " " and (not re.search(r"[A-Za-z]{2,}[ ]$", text[max(0, s - 4):s])
+                                       or re.search(r"(?<![\w\-])[A-Z0-9\-]{2,8}[ ]$", text[max(0, s - 10):s])):
+                continue  # "CAS 4/7.", "MMSE 24/30": a score after an acronym
+            if text[s - 1] == "(" and (text[e:e + 1] != ")" or re.search(r"%[ ]*\($", text[max(0, s - 4):s])
+                                       or re.match(r"\)[ ]+(?:of|in|were|was|had|and|vs)\b", text[e:e + 8])
+                                       or len(re.findall(r"(?<![\w/])\d{1,3}/\d{1,3}(?![\w/])", text[max(0, s - 80):e + 80])) >= 2):
+                continue  # "17% (3/18) of", "(4/8), FLAIR (7/8)": counts of a series, not a date
+            if re.search(r"(?i)\b(?:x|of|out\s+of|per|and|or|to|between|grade|stage|level|ratio|fraction|cycle|cycles|dose|doses|"
+                         r"tabs?|tablets?|visit|visits|week|day|trials?|items?|criteria|points?)[ ]$", text[max(0, s - 20):s]):
+                continue
+            if text[s:e].endswith("/10") or re.search(r"(?i)\b(?:apgars?|mood|anxiety|energy|stress|craving|rating|rated|scored?|scale|"
+                                                      r"nrs|vas|gcs|sats?|saturation|fatigue|sleep)\b[^\n.;]{0,15}$", text[max(0, s - 30):s]):
+                continue  # "Mood 7/10.", "Apgar history 8/9;": a rating
+            if plain(s, e):
+                self.add(s, e, "DATE", "md_weak")
+        # the rest of a list of dates: "on 2/12, 2/13, 2/14", "2/1 and 2/3"
+        dates = sorted((c.start, c.end) for c in self.cands if c.type == "DATE")
+        lst = re.compile(r"(?:,[ ]*|[ ]+(?:and|&)[ ]+|,[ ]*(?:and|&)[ ]+)" + md + _NA)
+        for _, end in dates:
+            while True:
+                m = lst.match(text, end)
+                if not m or not plain(*m.span(1)):
+                    break
+                self.add(m.start(1), m.end(1), "DATE", "md_list")
+                end = m.end(1)
 
     def _md_heading_rows(self) -> None:
         """A row of column headings that are m/d dates ("            5/1     5/2     5/3"): the days of a trend
@@ -1798,6 +1856,148 @@ class _Detector:
                 start = a  # (a place already found before the street keeps its own span)
             if (start, end) != (c.start, c.end):
                 self.add(start, end, "ADDRESS", "place_grown")
+
+    def _town_at(self, i: int, lower: bool = False) -> int | None:
+        """End token (exclusive) of the longest listed town (``deid_towns.txt``, up to three words) starting at token i:
+        capitalized words ("Maple Grove", "Wilkes-Barre"), or lowercase ones when ``lower``; None if none."""
+        toks, lx, n = self.toks, self.lx, len(self.toks)
+        for j in range(min(n, i + 3), i, -1):
+            ws = toks[i:j]
+            if not all(t.is_word and (t.text.islower() if lower else t.is_title) for t in ws) \
+                    or any(self._gap(a, b) != " " for a, b in zip(ws, ws[1:])):
+                continue
+            key = " ".join(t.key for t in ws)
+            if key in lx.towns and key not in lx.places and key not in lx.non_names and not self._protected(ws[0].start, ws[-1].end):
+                return j
+        return None
+
+    _TOWN_CUE = re.compile(
+        r"(?i:\b(?:in|from|to|near|outside(?:\s+of)?|visiting|around|towards?|into|(?:town|city|village|port|suburbs?)\s+of|port|"
+        r"lives|living|resides|residing|moved|relocated|native\s+of|back\s+(?:to|in|home\s+to)|home\s+to)\s+$)")
+    _TOWN_CUE_LOWER = re.compile(r"(?i:\b(?:(?:lives?|living|live[ds]|moved|moving|back|home|staying|visiting|driving|drove|flew|out|down|up|over)"
+                                 r"\s+(?:in|to|from|near)|from|near|in)\s+$)")
+    # after a town: clinical heads ("Lyme disease", "Norwalk virus", "Ottawa ankle rules"), not places
+    _TOWN_HEAD_AFTER = re.compile(
+        r"(?:['’]s\b|[ ](?:disease|syndrome|criteria|criterion|sign|signs|score|scale|classification|procedure|protocol|test|virus|fever|"
+        r"strain|strains|staging|stage|lymphoma|agar|medium|cohort|study|trial|method|equation|formula|regimen|maneuver|manoeuvre|"
+        r"technique|type|variant|operation|rule|rules|index|questionnaire|system|consensus|declaration|group|model|approach|"
+        r"pattern|phenomenon|reflex|repair|flap|incision|catheter|tube|knot|bandage|splint|position|agreement|guidelines?)\b)", re.I)
+    _TOWN_PLACE_AFTER = re.compile(r"[ ](?:ED|ER|PD|FD|(?:campus|branch|clinic|office|location|store|site)\b|(?:Police|Fire|Campus|Clinic|Branch|Office)\b)")
+
+    def _towns(self) -> None:
+        """Towns from the GeoNames gazetteer, only in a place context: after a location cue ("from Anchorage", "lives in
+        Fort Collins", "the town of Gisborne", "port Nassau"), before a state or country ("Parma, OH", "Rolla ND"), after a
+        street address or a named place ("..., Apt 6C, Chattanooga", "CBOC Joliet"), or before a department of a place
+        ("Fresno PD", "Sutter Roseville ED": the run of capitalized words before it is the place). Never before a clinical
+        head ("Lyme disease", "Norwalk virus"), after a title, or as a given name after "to / from"; lowercase towns only in
+        lowercase text after a location cue ("moved to boise")."""
+        text, lx, toks, n = self.text, self.lx, self.toks, len(self.toks)
+        if not lx.towns:
+            return
+        states = set(lx.states.values())
+        addr_ends = {c.end for c in self.cands if c.type in ("ADDRESS",)}
+        i = 0
+        while i < n:
+            t = toks[i]
+            lower = False
+            j = self._town_at(i) if t.is_title else None
+            if j is None and t.text.islower() and len(t.text) >= 5 and self._lowercase_line(t.start):
+                j = self._town_at(i, lower=True)
+                lower = j is not None
+            if j is None:
+                i += 1
+                continue
+            s, e = t.start, toks[j - 1].end
+            before = text[max(0, s - 30):s]
+            after = text[e:e + 40]
+            key = " ".join(x.key for x in toks[i:j])
+            nxt = re.match(r"[ ]([a-z]+)\b", after)
+            if nxt and nxt.group(1) in lx.common and nxt.group(1) not in _STOP_WORDS \
+                    and nxt.group(1) not in ("years", "year", "ago", "area", "county", "region", "now", "today", "yesterday", "last", "since",
+                                             "until", "recently", "currently", "earlier", "later", "where", "when", "while", "but", "then"):
+                i = j  # "Ewing family of tumors", "Morris water maze", "orange juice": a word that a noun follows
+                continue
+            if self._TOWN_HEAD_AFTER.match(after) or (i > 0 and toks[i - 1].text.lower().rstrip(".") in lx.honorifics) \
+                    or (j - i == 1 and self._eponym_after(i)):
+                i = j
+                continue
+            st = re.match(r",?[ ]+([A-Z]{2})(?![\w\-])(?:[ ]+\d{5}(?:-\d{4})?(?![\w\-]))?", after)
+            if st and (st.group(1) not in states or st.group(1) in ("MD", "PA", "DO", "ME", "OR", "IN", "OK", "CO", "DE", "MS", "NP")
+                       and not re.search(r"\d", st.group())):
+                st = None  # "Orlova, MD": a credential, not Maryland (unless a ZIP follows)
+            if st is None and re.match(r"[ ](?:St\.?[ ])?[A-Z][a-z]", after):
+                i = j  # "Milwaukee Police Dept", "Providence St. Peter": the town opens a longer name
+                continue
+            sn = re.match(r",[ ]+(" + "|".join(re.escape(x) for x in sorted(lx.states, key=len, reverse=True)) + r"|"
+                          + _alt(lx.rules["countries_regions"]) + r")(?![\w\-])", after)
+            end = e + (st.end() if st else sn.end() if sn else 0)
+            rg = re.match(r",[ ]+[A-Z][a-z]+(?:[ ][A-Z][a-z]+){0,2}[ ]+\d{4,6}(?![\w\-])", after) if not (st or sn) else None
+            if rg:
+                end = e + rg.end()  # "Coimbatore, Tamil Nadu 641002": region and postcode
+            named = j - i == 1 and (key in lx.first or key in lx.last)
+            cue = self._TOWN_CUE_LOWER.search(before) if lower else self._TOWN_CUE.search(before)
+            if lower:
+                ok = bool(cue) and (not named or bool(re.search(r"(?i)\b(?:in|near)\s+$", before))) or bool(st or sn)
+            elif st or sn or rg:
+                ok = True
+            elif cue:
+                ok = not (key in lx.first and re.search(r"(?i)\b(?:to|from)\s+$", before))
+            elif any(abs(s - x) <= 2 and text[x:s] in (", ", " ", "  ") for x in addr_ends):
+                ok = not named or text[e:e + 1] in (".", ",", ";", ")", "\n", "")
+            else:
+                ok = False
+                m = self._TOWN_PLACE_AFTER.match(after)
+                if m and i > 0 and toks[i - 1].is_word and (toks[i - 1].is_title or toks[i - 1].is_upper) \
+                        and self._gap(toks[i - 1], t) == " " and toks[i - 1].key not in lx.common | lx.places:
+                    k = i - 1  # "Sutter Roseville ED", "Hines VA CBOC Joliet": the capitalized run before the town
+                    while k > 0 and toks[k - 1].is_word and (toks[k - 1].is_title or toks[k - 1].is_upper) \
+                            and self._gap(toks[k - 1], toks[k]) == " " and i - k < 3:
+                        k -= 1
+                    s = toks[k].start
+                    ok = True
+                elif m and not named:
+                    ok = True  # "brought by Fresno PD"
+            if ok:
+                self.add(s, end, "ADDRESS", "town")
+            i = j
+
+    def _lowercase_line(self, pos: int) -> bool:
+        """The line holding pos is written in lowercase (a portal message, ASR text): no capitalized word but "I"."""
+        a = self._line_start(pos)
+        b = self.text.find("\n", pos)
+        line = self.text[a:b if b >= 0 else len(self.text)]
+        return not re.search(r"\b(?!I\b)[A-Z][a-z]", line)
+
+    def _residence_units(self) -> None:
+        """The unit of a residence: "apt 218", "cabin 9142"; "room 12B" / "Unit 11" right after a place that is no hospital
+        ("Shady Oaks Care Center, room 12B", "Heritage Pointe apt 218"); a dorm room. Hospital rooms and beds stay."""
+        text = self.text
+        unit = r"(?:[ ]*#[ ]*|[ ]+)\d{1,5}[A-Za-z]?(?![\w\-/]|[.,]\d)"
+        lx = self.lx
+        for m in re.finditer(r"\b(?:(?i:apt|apartment)\.?|(?i:cabin|stateroom))" + unit, text):
+            s = m.start()
+            # the residence named right before it: "Heritage Pointe apt 218", "The Willows Apartments, Unit 11"
+            b = re.search(r"((?:[A-Z][a-z'’\-]+[ ]){0,2}[A-Z][a-z'’\-]+),?[ ]$", text[max(0, s - 50):s])
+            if b:
+                words = b.group(1).split()
+                if any(_fold(w.lower()) not in lx.common for w in words) and not any(w.lower() in lx.non_names or w.lower() in lx.honorifics
+                                                                                      or w.lower() in lx.role_nouns or w in _MONTHS_FULL for w in words) \
+                        and not self._protected(s - len(b.group()), s):
+                    self.add(s - len(b.group()), m.end(), "ADDRESS", "residence_unit")
+                    continue
+            self.add(m.start(), m.end(), "ADDRESS", "residence_unit")
+        for m in re.finditer(r"\b(?i:dorm(?:itory)?|residence\s+hall)\b[^\n.;]{0,40}?\b((?i:rm|room)\.?" + unit + ")", text):
+            self.add(m.start(1), m.end(1), "ADDRESS", "residence_unit")
+        hosp = re.compile(r"(?i)\b(?:hospital|medical|regional|health|healthcare|clinic|infirmary|emergency|surgical|surgery|ED|ER|ICU|"
+                          r"memorial|university|institute|rehab|rehabilitation|pavilion|tower|wing|campus|ward|unit|floor|north|south|east|west)\b")
+        after = re.compile(r",?[ ]+((?i:room|rm|unit|lot|suite|ste)\.?" + unit + ")")
+        for c in [c for c in self.cands if c.type == "ADDRESS"]:
+            b = re.search(r"\b(?:Lot|Space|Site|Unit|Apt)[ ]*#?[ ]*\d{1,5}[A-Z]?,[ ]*$", text[max(0, c.start - 16):c.start])
+            if b:
+                self.add(c.start - len(b.group()), c.end, "ADDRESS", "residence_unit")  # "Lot 214, Palm Breeze RV Resort"
+            m = after.match(text, c.end)
+            if m and not hosp.search(text[c.start:c.end]) and not re.search(r"\d", text[c.start:c.end]):
+                self.add(m.start(1), m.end(1), "ADDRESS", "residence_unit")
 
     def _facility_building(self, i: int, j: int) -> None:
         """A facility named only by descriptive words, then the building and floor it is in: "Inpatient Pharmacy,
@@ -2409,8 +2609,25 @@ class _Detector:
                              for w in words):
                 self.add(m.start(1), m.end(1), "NAME", "signature_dash")
         # 9e. "Baby Boy Adebayo-Lindgren", "Infant Girl A Okafor": a newborn's placeholder name
-        for m in re.finditer(r"\b(?:Baby|Infant|BABY|INFANT)[ ]+(?:Boy|Girl|BOY|GIRL)(?:[ ]+[A-C](?=[ ]))?[ ]+(?=[A-Z])", text):
+        for m in re.finditer(r"\b(?:Baby|Infant|BABY|INFANT)[ ]+(?:Boy|Girl|BOY|GIRL|boy|girl)(?:[ ]+[A-C](?=[ ]))?[ ]+(?=[A-Z])", text):
             name_at(m.end(), "newborn", 3)
+        # 9e'. "Okafor, Chiamaka seen 10/30", "Pt Tiwari, Rakesh, MRN ...", "by Ahmadi, Farzaneh NP": "Surname, Given" that no
+        # list holds, at a line start or after "Pt" / "S:" / "by", before a credential, "seen", a slash, a bracket or a comma
+        for m in re.finditer(r"(?m)(?:^|(?<=\bPt[ ])|(?<=\bS:[ ])|(?<=\bby[ ]))([A-Z][a-z]{2,}(?:-[A-Z][a-z]+)?),[ ]([A-Z][a-z]{2,}(?:-[A-Z][a-z]+)?)"
+                             r"(?=[ ]*(?:,|/|\(|$)|[ ](?:seen|NP|PA|PA-C|MD|DO|RN|was|is|presented|admitted|\d{1,2}[ ]?[MF])\b)", text):
+            keys = [_fold(m.group(k).lower()) for k in (1, 2)]
+            if any(k in lx.common or k in lx.places or k in lx.non_names or k in lx.towns or k.capitalize() in _MONTHS_FULL
+                   or k in lx.honorifics or (k,) in lx.facility_heads for k in keys) or self._protected(m.start(1), m.end(2)):
+                continue
+            if all(free(self.tok_at[x]) for x in (m.start(1), m.start(2)) if x in self.tok_at):
+                self.add(m.start(1), m.end(2), "NAME", "surname_given_unlisted")
+        # 9e''. logins after "user", "username", "login", "account", "profile": "user tbranson", "Account hgutierrez_61"
+        for m in re.finditer(r"\b(?i:user(?:name|[ ]id)?|login|log-in|account|profile|handle)[ ]*[:#]?[ ]+([a-z][a-z0-9_.]{3,}[a-z0-9])(?![\w@])", text):
+            w = m.group(1)
+            if w in lx.common or w in _STOP_WORDS or self._protected(m.start(1), m.end(1)) \
+                    or not (re.search(r"[0-9_.]", w) or w[1:] in lx.last or w[2:] in lx.last):
+                continue
+            self.add(m.start(1), m.end(1), "NAME", "login_after_cue")
         # 9f. HL7-style "FAMILY^GIVEN" in a log line after a patient cue or with a listed name
         for m in re.finditer(r"(?<![\w^|])([A-Z][A-Za-z'\-]+)\^([A-Z][A-Za-z'\-]+)(?:\^[A-Z][A-Za-z'\-]*){0,2}(?![\w^|])", text):
             if self._protected(m.start(), m.end()):

@@ -242,6 +242,8 @@ def plausible_name(text: str, start: int, end: int) -> bool:
 
 _LETTER = re.compile(r"[^\W\d_]")
 _DIGIT_TOKEN = re.compile(r"(?<![^\W\d_])\d|\d(?![^\W\d_])")
+# a dose, a duration or a count with its unit: clinical text, no address ("3 h. Carbidopa-levodopa 25/100 1.5 tab")
+_DOSE = re.compile(r"(?i)\b\d+(?:\.\d+)?\s?(?:mg|mcg|g|kg|ml|l|units?|tabs?|tablets?|caps?|capsules?|puffs?|drops?|h|hrs?|hours?|min|mmhg|%)(?![\w])")
 
 
 def acceptable(text: str, start: int, end: int, label: str) -> bool:
@@ -251,13 +253,16 @@ def acceptable(text: str, start: int, end: int, label: str) -> bool:
       string with one digit ("0@a") no record number (labelled short numbers are the rules' job:
       "badge 4471");
     * NAME: no digit token ("q15 min", "0ab"; OCR digits inside a word stay: "Mal0ne"), and
-      :func:`plausible_name`."""
+      :func:`plausible_name`;
+    * ADDRESS: no dose, duration or count with its unit ("3 h. Carbidopa-levodopa 25/100 1.5 tab")."""
     value = text[start:end]
     if label == "ID":
         digits = sum(c.isdigit() for c in value)
         return not (digits < 2 or not _LETTER.search(value) and digits <= 5)
     if label == "NAME":
         return not _DIGIT_TOKEN.search(value) and plausible_name(text, start, end)
+    if label == "ADDRESS":
+        return not _DOSE.search(value)
     return True
 
 

