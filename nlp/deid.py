@@ -2411,6 +2411,13 @@ class _Detector:
                         or not any((self._lex(w)[0] or self._lex(w)[1]) and not self._lex(w)[2] for w in words):
                     continue
             self._add_name(ch[0], ch[1], "stated_name")
+        # lowercase text: "my husbands name is ray", "his name's jo": a listed given name, common word or not
+        for m in re.finditer(r"\b(?:his|her|their|my|husbands?|wifes?|sons?|daughters?|moms?|dads?|partners?)['’]?\s+name(?:\s+is|['’]s)\s+"
+                             r"([a-z][a-z'\-]+)\b", text):
+            i = self.tok_at.get(m.start(1))
+            if i is not None and free(i) and toks[i].key in lx.first and toks[i].key not in _STOP_WORDS \
+                    and toks[i].key not in lx.non_names:
+                self.add(m.start(1), m.end(1), "NAME", "stated_name_lower")
         for m in re.finditer(r"\b([A-Z][a-z'\-]+)\s+[\"“']([A-Z][a-z'\-]+)[\"”']\s+([A-Z][a-z'\-]+)\b", text):
             a, c = self.tok_at.get(m.start(1)), self.tok_at.get(m.start(3))
             if a is None or c is None:
@@ -2428,14 +2435,15 @@ class _Detector:
             if ch and (ch[1] - ch[0] >= 2 or any(self._lex(toks[x])[0] or self._lex(toks[x])[1] for x in range(*ch))) \
                     and not (ch[1] < n and toks[ch[1]].text.lower() in lx.eponym_nouns):
                 self._add_name(ch[0], ch[1], "sender")
-        # 7d. user names in audit lines: "user rkapoor opened chart", "login: jsmith2"
-        for m in re.finditer(r"(?i:\b(?:user(?:\s*name|\s*id)?|login|userid)\s*([:=])?\s*)([a-z][a-z0-9_\-]*(?:\.[a-z0-9_\-]+)*)(?![\w@])", text):
+        # 7d. user names in audit lines: "user rkapoor opened chart", "login: jsmith2", "Account hgutierrez_61"
+        for m in re.finditer(r"(?i:\b(?:user(?:\s*name|\s*id)?|login|log-in|userid|account|profile|handle)\s*([:=#])?\s*)"
+                             r"([a-z][a-z0-9_\-]*(?:\.[a-z0-9_\-]+)*)(?![\w@])", text):
             v = m.group(2).lower()
-            if len(v) < 3 or v in lx.common or v in _STOP_WORDS or v in lx.non_names:
+            if len(v) < 3 or v in lx.common or v in _STOP_WORDS or v in lx.non_names or self._protected(*m.span(2)):
                 continue
-            # a value after "user:" / "login=", or one shaped like a user name: digits, or an
-            # initial or two glued to a listed surname ("rkapoor", "jsmith2")
-            if not (m.group(1) or any(c.isdigit() for c in v) or v[1:] in lx.last or v[2:] in lx.last):
+            # a value after "user:" / "login=", or one shaped like a user name: digits, "_" or ".", or an
+            # initial or two glued to a listed surname ("rkapoor", "jsmith2", "h.gutierrez")
+            if not ((m.group(1) and m.group(1) != "#") or re.search(r"[0-9_.]", v) or v[1:] in lx.last or v[2:] in lx.last):
                 continue
             self.add(m.start(2), m.end(2), "NAME", "user_name")
 
@@ -2621,13 +2629,6 @@ class _Detector:
                 continue
             if all(free(self.tok_at[x]) for x in (m.start(1), m.start(2)) if x in self.tok_at):
                 self.add(m.start(1), m.end(2), "NAME", "surname_given_unlisted")
-        # 9e''. logins after "user", "username", "login", "account", "profile": "user tbranson", "Account hgutierrez_61"
-        for m in re.finditer(r"\b(?i:user(?:name|[ ]id)?|login|log-in|account|profile|handle)[ ]*[:#]?[ ]+([a-z][a-z0-9_.]{3,}[a-z0-9])(?![\w@])", text):
-            w = m.group(1)
-            if w in lx.common or w in _STOP_WORDS or self._protected(m.start(1), m.end(1)) \
-                    or not (re.search(r"[0-9_.]", w) or w[1:] in lx.last or w[2:] in lx.last):
-                continue
-            self.add(m.start(1), m.end(1), "NAME", "login_after_cue")
         # 9f. HL7-style "FAMILY^GIVEN" in a log line after a patient cue or with a listed name
         for m in re.finditer(r"(?<![\w^|])([A-Z][A-Za-z'\-]+)\^([A-Z][A-Za-z'\-]+)(?:\^[A-Z][A-Za-z'\-]*){0,2}(?![\w^|])", text):
             if self._protected(m.start(), m.end()):

@@ -604,6 +604,8 @@ def test_holdout7_rules_keep_clinical_text(text):
     ("Termin am 10. Juni um 9 Uhr.", "Termin am [DATE] um 9 Uhr."),
     ("Okafor, Chiamaka seen 10/30 for follow-up.", "[NAME] seen [DATE] for follow-up."),
     ("Reporter: K. Lee, RN (user jwhitehorse2)", "Reporter: [NAME], RN (user [NAME])"),
+    ("Account hgutierrez_61 locked after 5 attempts.", "Account [NAME] locked after 5 attempts."),
+    ("my husbands name is ray if u need to call him", "my husbands name is [NAME] if u need to call him"),
 ])
 def test_holdout8_rule_examples(text, expected):
     assert deidentify(text, model=False).text == expected
@@ -617,6 +619,7 @@ def test_holdout8_rule_examples(text, expected):
     "Responded in 17% (3/18) of cycles.",
     "Apgars 8/9.",
     "Infusion pump software version 4.2.10.3 updated.",
+    "her name is not known; account closed; user profile updated.",
     "Wearing-off at 3 h. Carbidopa-levodopa 25/100 1.5 tab five times daily. Add entacapone 200 mg with each dose.",
 ])
 def test_holdout8_rules_keep_clinical_text(text):
