@@ -739,6 +739,14 @@ def _patterns() -> dict[str, re.Pattern]:
         r"\s+(?:the\s+(?:town|city|village)\s+of\s+)?)"
         r"(?:(?:rural|urban|suburban|downtown|upstate|northern|southern|eastern|western|central|coastal)\s+)?"
         r"((?:St\.\s|Ft\.\s|Mt\.\s)?[A-Z][a-z'\-]+(?:\s(?:[A-Z][a-z'\-]+|de|del|la)\b){0,3})")
+    # clinical phrases no detector may touch ("Ann Arbor stage", "Braxton Hicks"): the rules' and the tagger's spans
+    P["keep_phrases"] = re.compile(_alt(r["keep_phrases"]))
+    # one or more kinds of place after a name ("St. Agnes's parish school")
+    P["place_kind_after"] = re.compile(r"(?:[ ]+" + _alt(r["place_type_words"]) + r"\b)+", re.I)
+    # a state or a country after a town: "Parma, Ohio", "Coimbatore, India"
+    P["town_region_name"] = re.compile(r",[ ]+(" + _alt(lx.states, flex_space=False) + r"|" + _alt(r["countries_regions"]) + r")(?![\w\-])")
+    if r.get("business_names"):
+        P["business_head"] = re.compile(r"(?i:" + _alt(r["business_names"]) + r")")
     return P
 
 
@@ -872,8 +880,7 @@ class _Detector:
         self.P = _patterns()
         self.cands: list[_Cand] = []
         self.protected: list[tuple[int, int]] = [m.span() for m in _PLACEHOLDER_RE.finditer(text)]
-        kp = self.lx.rules["keep_phrases"]
-        self.protected += [m.span() for m in re.finditer(_alt(kp), text)]
+        self.protected += [m.span() for m in self.P["keep_phrases"].finditer(text)]
         self.toks = _tokenize(text)
         self.tok_at = {t.start: i for i, t in enumerate(self.toks)}
         self.tok_end = {t.end: i for i, t in enumerate(self.toks)}
@@ -1816,7 +1823,7 @@ class _Detector:
             before = text[max(0, m.start() - 10):m.start()]
             if self._protected(m.start(), m.end()) or honorific.search(before):
                 continue  # "Mr. St. Pierre's wife"
-            kind = re.match(r"(?:[ ]+" + _alt(lx.rules["place_type_words"]) + r"\b)+", text[m.end():m.end() + 40], re.I)
+            kind = self.P["place_kind_after"].match(text[m.end():m.end() + 40])
             if kind or re.search(r"(?i)\b(?:at|to|from|in)[ ]+$", before):
                 self.add(m.start(), m.end() + (kind.end() if kind else 0), "ADDRESS", "saint_place")
 
@@ -1955,8 +1962,7 @@ class _Detector:
             if st is None and re.match(r"[ ](?:St\.?[ ])?[A-Z][a-z]", after):
                 i = j  # "Milwaukee Police Dept", "Providence St. Peter": the town opens a longer name
                 continue
-            sn = re.match(r",[ ]+(" + "|".join(re.escape(x) for x in sorted(lx.states, key=len, reverse=True)) + r"|"
-                          + _alt(lx.rules["countries_regions"]) + r")(?![\w\-])", after)
+            sn = self.P["town_region_name"].match(after)
             end = e + (st.end() if st else sn.end() if sn else 0)
             rg = re.match(r",[ ]+[A-Z][a-z]+(?:[ ][A-Z][a-z]+){0,2}[ ]+\d{4,6}(?![\w\-])", after) if not (st or sn) else None
             if rg:
@@ -1999,14 +2005,14 @@ class _Detector:
                     or self._protected(*m.span()):
                 continue  # "The County health department"
             self.add(m.start(), m.end(), "ADDRESS", "county")
-        names = self.lx.rules.get("business_names", [])
-        if not names:
+        head_re = self.P.get("business_head")
+        if head_re is None:
             return
         tail = (r"(?:[ ]+(?:#[ ]?\d{1,6}|(?:Store|Pharmacy|Supercenter|Ground|Express|Distribution\s+Center|Warehouse|Plant|hub)\b)"
                 r"|[ ]+(?:on|at)[ ]+(?:(?:[NSEW]\.?|North|South|East|West)[ ])?[A-Za-z0-9][\w'’]*(?:[ ][A-Z][\w'’]*)?(?:[ ](?i:street|avenue|road|drive|way)(?![\w])|[ ](?i:st|ave|rd|blvd|dr|hwy|pkwy|ln)\.?(?![\w]))?"
                 r"|,?[ ](?:[A-Z][a-z]+)(?:[ ][A-Z][a-z]+)?(?=[ ]*(?:[,.;)\n]|$)))*")
-        for m in re.finditer(r"(?i:\b(?:" + _alt(names) + r"))\b(?![ ]\d)" + tail, text):
-            head = re.match(r"(?i:" + _alt(names) + r")", m.group()).group()
+        for m in re.finditer(r"\b" + head_re.pattern + r"\b(?![ ]\d)" + tail, text):
+            head = head_re.match(m.group()).group()
             if not (head[0].isupper() or self._lowercase_line(m.start())) or self._protected(m.start(), m.start() + len(head)):
                 continue
             end, rest = m.end(), m.group()[len(head):]
@@ -3316,7 +3322,7 @@ def _with_tagger(text: str, found: list[tuple[int, int, str]], tagger, rounds: i
 
     r = _render(text, found)
     for _ in range(rounds):
-        keep = [m.span() for m in re.finditer(_alt(_lexicon().rules["keep_phrases"]), r.text)]
+        keep = [m.span() for m in _patterns()["keep_phrases"].finditer(r.text)]
         extra = [(s, e, typ) for s, e, typ in deid_model.union(r.text, [], deid_model.model_spans(r.text, tagger))
                  if not any(s < b and a < e for a, b in keep)]  # the rules' keep phrases bind the tagger too ("Braxton Hicks")
         if not extra:
