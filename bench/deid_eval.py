@@ -148,7 +148,8 @@ from nlp.deid import PHI_TYPES, deidentify  # noqa: E402
 TITLES = {"dr", "mr", "mrs", "ms", "miss", "mx", "prof", "md", "do", "rn", "np", "phd", "pa", "mister", "doctor"}
 NUMBER_WORDS = re.compile(r"(?i)ninety|hundred|one|two|three|four|five|six|seven|eight|nine")
 WORD = re.compile(r"[^\W_]+")
-DEFAULT_CASES = tuple(REPO / "tests" / "fixtures" / f"phi_cases{s}.jsonl" for s in ("", "_holdout2", "_holdout3", "_holdout4", "_holdout5", "_holdout6", "_holdout7", "_holdout8", "_holdout9"))
+HOLDOUTS = tuple(f"holdout{k}" for k in range(2, 10))  # each in tests/fixtures/phi_cases_holdoutK.jsonl
+DEFAULT_CASES = tuple(REPO / "tests" / "fixtures" / f"phi_cases{s}.jsonl" for s in ("",) + tuple(f"_{h}" for h in HOLDOUTS))
 
 
 def key_tokens(phi: dict) -> list[tuple[int, int]]:
@@ -333,8 +334,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="De-identification benchmark (planted PHI recall, false positives).")
     ap.add_argument("json_out", nargs="?", help="write results as JSON here")
     ap.add_argument("--cases", nargs="+", default=[str(p) for p in DEFAULT_CASES],
-                    help="case files (JSONL); default: phi_cases.jsonl and phi_cases_holdout2-8.jsonl")
-    ap.add_argument("--split", default="test", choices=("test", "dev", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "all"))
+                    help=f"case files (JSONL); default: phi_cases.jsonl and phi_cases_{HOLDOUTS[0]}..{HOLDOUTS[-1][7:]}.jsonl")
+    ap.add_argument("--split", default="test", choices=("test", "dev", "holdout") + HOLDOUTS + ("all",))
     ap.add_argument("--datasets", default=None, help="folder with clinical_notes/ (default: ../shared/datasets)")
     ap.add_argument("--aci-split", default="valid", choices=("valid", "train"))
     ap.add_argument("--rules-only", action="store_true",
