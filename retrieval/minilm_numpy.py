@@ -44,10 +44,17 @@ _ST_POOLING = ("sentence_transformers.models.Pooling",
                "sentence_transformers.sentence_transformer.modules.pooling.Pooling")
 _ST_NORMALIZE = ("sentence_transformers.models.Normalize",
                  "sentence_transformers.sentence_transformer.modules.Normalize",
-                 "sentence_transformers.sentence_transformer.modules.normalize.Normalize")
+                 "sentence_transformers.sentence_transformer.modules.normalize.Normalize",
+                 "sentence_transformers.base.modules.Normalize",
+                 "sentence_transformers.base.modules.normalize.Normalize")
 _ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu")
 _POOLING_MODES = ("pooling_mode_mean_tokens", "pooling_mode_cls_token", "pooling_mode_max_tokens",
                   "pooling_mode_mean_sqrt_len_tokens")
+# sentence-transformers >= 6 writes ``"pooling_mode": "mean"`` (or a list) and ``embedding_dimension``
+# instead of one boolean per mode and ``word_embedding_dimension``: the new names, by old key.
+_POOLING_NEW_NAMES = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls",
+                      "pooling_mode_max_tokens": "max", "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+                      "pooling_mode_weightedmean_tokens": "weightedmean", "pooling_mode_lasttoken": "lasttoken"}
 _DTYPES = {"F32": np.float32, "F16": np.float16, "BF16": np.uint16, "I64": np.int64}
 
 
@@ -61,6 +68,29 @@ def _read_json(path: Path) -> dict | list | None:
 def _modules(path: Path) -> list[dict] | None:
     mods = _read_json(path / "modules.json")
     return mods if isinstance(mods, list) else None
+
+
+def pooling_config(path: str | Path) -> tuple[int | None, list[str]]:
+    """(token embedding dimension, pooling modes as ``pooling_mode_*`` keys) of the model at ``path``,
+    from its Pooling module's config in either layout (sentence-transformers 2-5 or 6+).
+    Modes this module cannot run keep their ``pooling_mode_*`` key, so callers can name them."""
+    path = Path(path)
+    mods = _modules(path) or []
+    sub = mods[1].get("path", "1_Pooling") if len(mods) > 1 else "1_Pooling"
+    pool = _read_json(path / sub / "config.json") or {}
+    dim = pool.get("embedding_dimension", pool.get("word_embedding_dimension"))
+    if "pooling_mode" in pool:
+        named = pool["pooling_mode"]
+        named = [named] if isinstance(named, str) else list(named or [])
+        by_name = {v: k for k, v in _POOLING_NEW_NAMES.items()}
+        modes = [by_name.get(n, f"pooling_mode_{n}") for n in named]
+    else:
+        # ST 2-5 concatenate cls, max, mean, mean-sqrt-len, then the rest
+        first = ("pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_tokens",
+                 "pooling_mode_mean_sqrt_len_tokens")
+        on = [k for k, v in pool.items() if k.startswith("pooling_mode_") and v is True]
+        modes = [k for k in first if k in on] + [k for k in on if k not in first]
+    return (int(dim) if dim is not None else None), modes
 
 
 def unsupported_reason(path: str | Path) -> str | None:
@@ -85,11 +115,11 @@ def unsupported_reason(path: str | Path) -> str | None:
         return f"hidden_act {cfg.get('hidden_act')!r}"
     if cfg.get("is_decoder") or cfg.get("add_cross_attention"):
         return "decoder configuration"
-    pool = _read_json(path / mods[1].get("path", "1_Pooling") / "config.json") or {}
-    extra = [k for k, v in pool.items() if k.startswith("pooling_mode_") and v and k not in _POOLING_MODES]
+    _, modes = pooling_config(path)
+    extra = [k for k in modes if k not in _POOLING_MODES]
     if extra:
         return f"pooling modes {extra}"
-    if not any(pool.get(k) for k in _POOLING_MODES):
+    if not modes:
         return "no pooling mode set"
     if not (path / "tokenizer.json").exists():
         return "no tokenizer.json"
@@ -234,9 +264,8 @@ class NumpyBertEncoder:
         cfg = _read_json(self.path / "config.json")
         sbert = _read_json(self.path / "sentence_bert_config.json") or {}
         tok_cfg = _read_json(self.path / "tokenizer_config.json") or {}
-        pool = _read_json(self.path / mods[1].get("path", "1_Pooling") / "config.json") or {}
         self.normalize = any(m.get("type") in _ST_NORMALIZE for m in mods[2:])
-        self.pool_modes = [k for k in _POOLING_MODES if pool.get(k)]
+        self.pool_modes = pooling_config(self.path)[1]  # in the order ST concatenates them
         self.hidden = int(cfg["hidden_size"])
         self.heads = int(cfg["num_attention_heads"])
         self.layers_n = int(cfg["num_hidden_layers"])

@@ -242,3 +242,25 @@ def test_load_safetensors_dtypes(tmp_path):
     np.testing.assert_array_equal(t["a"], f32)
     np.testing.assert_array_equal(t["b"], f16)
     np.testing.assert_array_equal(t["c"], np.array([3.0, -0.5], dtype=np.float32))
+
+
+@needs_model
+def test_models_saved_by_the_installed_sentence_transformers_load_everywhere(st_model, tmp_path):
+    """A model fine-tuned and saved by sentence-transformers 6+ (``embedding_dimension``,
+    ``pooling_mode: "mean"``, new module type names) runs in both paths with the same vectors."""
+    from retrieval.minilm_numpy import pooling_config
+
+    st_model.save(str(tmp_path / "m"))
+    saved = tmp_path / "m"
+    assert pooling_config(MODEL_PATH) == (384, ["pooling_mode_mean_tokens"])  # the shipped (old) layout
+    assert pooling_config(saved) == (384, ["pooling_mode_mean_tokens"])
+    assert unsupported_reason(saved) is None
+    texts = ["Metformin lowers hepatic glucose production.", "side effects of amiodarone"]
+    ref = SentenceTransformerEmbedder(device="cpu", precision="fp32").embed_documents(texts)
+    e = SentenceTransformerEmbedder(str(saved), device="cpu", precision="fp32")
+    assert e.dimension == 384
+    np.testing.assert_allclose(e.embed_documents(texts), ref, atol=1e-5)
+    np.testing.assert_allclose(NumpyBertEncoder(saved).load().encode(texts), ref, atol=1e-4)
+    pool_cfg = saved / "1_Pooling" / "config.json"
+    pool_cfg.write_text(json.dumps({"embedding_dimension": 384, "pooling_mode": ["mean", "lasttoken"]}))
+    assert "pooling_mode_lasttoken" in unsupported_reason(saved)
