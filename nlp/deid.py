@@ -1939,6 +1939,7 @@ class _Detector:
             before = text[max(0, s - 30):s]
             after = text[e:e + 40]
             key = " ".join(x.key for x in toks[i:j])
+            rule = "town"
             cue = self._TOWN_CUE_LOWER.search(before) if lower else self._TOWN_CUE.search(before)
             nxt = re.match(r"[ ]([a-z]+)\b", after)
             if nxt and nxt.group(1) in lx.common and nxt.group(1) not in _STOP_WORDS \
@@ -1990,9 +1991,30 @@ class _Detector:
                     ok = True
                 elif m and not named:
                     ok = True  # "brought by Fresno PD"
+                elif self._bare_town(i, j, lower):
+                    ok, rule = True, "town_bare"  # "Relatives in X and Glendale", "..., Gulfport."
             if ok:
-                self.add(s, end, "ADDRESS", "town")
+                self.add(s, end, "ADDRESS", rule)
             i = j
+
+    def _bare_town(self, i: int, j: int, lower: bool) -> bool:
+        """A listed town that needs no cue: capitalized, none of its words a common word, a given name, a surname or a
+        clinical eponym, and not the first word of a line or sentence (a heading or a name may open those). Such a span
+        ("town_bare") yields to any person name found over it (``resolve``): "given": ["Saga"] is a name."""
+        toks, lx, text = self.toks, self.lx, self.text
+        if lower or self._sentence_initial(i):
+            return False
+        prev = toks[i - 1]
+        if prev.is_word and not prev.text.islower() and self._gap(prev, toks[i]) == " ":
+            return False  # "Carla Whitehorse": the end of a longer capitalized name
+        if re.match(r"[ ]*(?:[A-Z0-9]|\(?\d)", text[toks[j - 1].end:toks[j - 1].end + 4]):
+            return False  # "Norco 5/325", "Prague C6M8": a product or a classification, not a place
+        for t in toks[i:j]:
+            f, la, c = self._lex(t)
+            if f or la or c or not re.fullmatch(r"[A-Z][a-z]+(?:-[A-Z][a-z]+)*", t.text) or t.key in lx.non_names \
+                    or len(t.text) < 4:
+                return False
+        return not self._eponym_after(j - 1)
 
     def _counties_businesses(self) -> None:
         """Counties and parishes ("Orange County", "St. Bernard Parish", "Naval Base Ventura County"), and national chains
@@ -3189,7 +3211,9 @@ class _Detector:
 
     # ----------------------------------------------------------------- resolve
     def resolve(self) -> list[tuple[int, int, str]]:
-        cands = sorted(self.cands, key=lambda c: (c.start, -c.end))
+        names = [(c.start, c.end) for c in self.cands if c.type == "NAME"]
+        cands = sorted((c for c in self.cands if c.rule != "town_bare" or not any(c.start < e and s < c.end for s, e in names)),
+                       key=lambda c: (c.start, -c.end))
         merged: list[list] = []  # [start, end, type, best_len, best_prio]
         for c in cands:
             ln = c.end - c.start

@@ -643,6 +643,18 @@ def test_town_gazetteer_needs_a_place_context():
     # after a title it is a person ("Dr. Fresno"), not a town
     assert deidentify("Dr. Fresno saw her.", model=False).text == "Dr. [NAME] saw her."
 
+    # a town that is no common word, given name or surname needs no cue ...
+    for text, expected in (("Relatives in Boston and Glendale to be contacted.", "Relatives in [ADDRESS] and [ADDRESS] to be contacted."),
+                           ("Resides at the VA home, Gulfport. Son visits.", "Resides at the VA home, [ADDRESS]. Son visits."),
+                           ("ela mora comigo aqui em Guarulhos, perto", "ela mora comigo aqui em [ADDRESS], perto")):
+        assert deidentify(text, model=False).text == expected
+    # ... but not as a person's surname, a product before its dose, a classification, a country or an eponym
+    assert deidentify("Carla Whitehorse called back.", model=False).text == "[NAME] called back."
+    assert deidentify('{"family": "Lindqvist", "given": ["Saga"]}', model=False).text == '{"family": "[NAME]", "given": ["[NAME]"]}'
+    for text in ("Norco 5/325 x1 given.", "Long-segment Barrett (Prague C6M8).", "Visited family, Tonga and Samoa.",
+                 "Huntington disease in the family.", "MoCA 24/30."):
+        assert deidentify(text, model=False).text == text, text
+
 
 # holdout9 fixes: counties, national chains and employers, military places, towns after residence cues (common-word
 # towns only there), "Surname, Given" before an age or a dash, logins after role cues, m/d by its place
