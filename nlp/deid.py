@@ -1161,6 +1161,7 @@ class _Detector:
         self._towns()
         self._counties_businesses()
         self._residence_units()
+        self._facility_of_place()
 
     def _phones(self) -> None:
         P, text = self.P, self.text
@@ -2053,6 +2054,49 @@ class _Detector:
         b = self.text.find("\n", pos)
         line = self.text[a:b if b >= 0 else len(self.text)]
         return not re.search(r"\b(?!I\b)[A-Z][a-z]", line)
+
+    def _facility_of_place(self) -> None:
+        """"<name ending in a facility head> of <place>": "Urgent Care of Tonopah", "Women's Imaging of Abilene", "ENT
+        Associates of Savannah", "Children's Hospital of Philadelphia". The head comes from the facility lists (strong or
+        specialty heads); the place is one to three capitalized words that end in a listed town, state or country. The
+        span runs from the first capitalized word of the name (at most five before the head) to the end of the place.
+        "Tetralogy of Fallot", "Circle of Willis" have no facility head; "Center of Excellence", "College of Cardiology"
+        end in no listed place."""
+        toks, lx, n = self.toks, self.lx, len(self.toks)
+        heads = lx.facility_heads | lx.facility_heads_weak
+        cap = lambda t: t.is_word and (t.is_title or t.is_upper)  # noqa: E731
+        for k in range(1, n - 1):
+            if toks[k].text != "of" or self._gap(toks[k - 1], toks[k]) != " " or self._gap(toks[k], toks[k + 1]) != " ":
+                continue
+            h = None
+            for w in (3, 2, 1):  # "Visiting Nurse Association", "Urgent Care", "Imaging"
+                if k - w >= 0 and all(cap(t) for t in toks[k - w:k]) and tuple(t.key for t in toks[k - w:k]) in heads:
+                    h = k - w
+                    break
+            if h is None:
+                continue
+            e = k + 1
+            if toks[e].text in ("St", "Saint") and e + 1 < n:
+                e += 1 + (toks[e + 1].text == ".")
+            j = e
+            while j < n and j - e < 3 and cap(toks[j]) and (j == e or self._gap(toks[j - 1], toks[j]) == " "):
+                j += 1
+            if j == e or toks[j - 1].is_upper:
+                continue
+            if not any(" ".join(t.key for t in toks[x:j]) in lx.towns | lx.places for x in range(e, j)):
+                continue  # "Center of Excellence": the name must end in a listed town, state or country
+            if any(t.key in lx.eponym_nouns for t in toks[e:j]) or self._protected(toks[h].start, toks[j - 1].end):
+                continue
+            b = h
+            while b > 0 and h - b < 5 and not self._sentence_initial(b):
+                prev = toks[b - 1]
+                if prev.text in ("'s", "’s") and b > 1 and cap(toks[b - 2]) and self._gap(toks[b - 2], prev) == "":
+                    b -= 2  # "Women's Imaging"
+                elif cap(prev) and self._gap(prev, toks[b]) == " " and prev.text.lower() not in lx.honorifics:
+                    b -= 1
+                else:
+                    break
+            self.add(toks[b].start, toks[j - 1].end, "ADDRESS", "facility_of_place")
 
     def _residence_units(self) -> None:
         """The unit of a residence: "apt 218", "cabin 9142"; "room 12B" / "Unit 11" right after a place that is no hospital

@@ -643,6 +643,15 @@ def test_town_gazetteer_needs_a_place_context():
     # after a title it is a person ("Dr. Fresno"), not a town
     assert deidentify("Dr. Fresno saw her.", model=False).text == "Dr. [NAME] saw her."
 
+    # "<facility head> of <listed place>" is one named place; anatomy and societies are not
+    for text, expected in (("Priors (outside, Women's Imaging of Abilene).", "Priors (outside, [ADDRESS])."),
+                           ("Films from Urgent Care of Tonopah received.", "Films from [ADDRESS] received."),
+                           ("Seen at ENT Associates of Savannah last year.", "Seen at [ADDRESS] last year.")):
+        assert deidentify(text, model=False).text == expected
+    for text in ("Circle of Willis normal. Pouch of Douglas fluid.", "Tetralogy of Fallot repaired.",
+                 "Per American College of Cardiology guidelines.", "Center of Excellence status."):
+        assert deidentify(text, model=False).text == text, text
+
     # a town that is no common word, given name or surname needs no cue ...
     for text, expected in (("Relatives in Boston and Glendale to be contacted.", "Relatives in [ADDRESS] and [ADDRESS] to be contacted."),
                            ("Resides at the VA home, Gulfport. Son visits.", "Resides at the VA home, [ADDRESS]. Son visits."),
