@@ -1911,7 +1911,12 @@ class _Detector:
         r"strain|strains|staging|stage|lymphoma|agar|medium|cohort|study|trial|method|equation|formula|regimen|maneuver|manoeuvre|"
         r"technique|type|variant|operation|rule|rules|index|questionnaire|system|consensus|declaration|group|model|approach|"
         r"pattern|phenomenon|reflex|repair|flap|incision|catheter|tube|knot|bandage|splint|position|agreement|guidelines?)\b)", re.I)
-    _TOWN_PLACE_AFTER = re.compile(r"[ ](?:ED|ER|PD|FD|(?:campus|branch|clinic|office|location|store|site)\b|(?:Police|Fire|Campus|Clinic|Branch|Office)\b)")
+    # lowercase nouns of a site that a town names ("Fresno clinic", "Noel plant", "Hagerstown hub", "Hawassa orphanage")
+    _TOWN_SITE_NOUNS = ("campus", "branch", "clinic", "office", "location", "store", "site", "plant", "hub", "depot", "warehouse",
+                        "terminal", "factory", "mill", "mine", "yard", "orphanage", "settlement", "shelter", "airport", "house",
+                        "facility", "imaging", "infusion", "dialysis", "lab")
+    _TOWN_PLACE_AFTER = re.compile(r"[ ](?:ED|ER|PD|FD|(?:" + "|".join(_TOWN_SITE_NOUNS) + r"|field office)\b|"
+                                   r"(?:Police|Fire|Campus|Clinic|Branch|Office)\b)")
 
     def _towns(self) -> None:
         """Towns from the GeoNames gazetteer, only in a place context: after a location cue ("from Anchorage", "lives in
@@ -1946,7 +1951,7 @@ class _Detector:
             if nxt and nxt.group(1) in lx.common and nxt.group(1) not in _STOP_WORDS \
                     and nxt.group(1) not in ("years", "year", "ago", "area", "county", "region", "now", "today", "yesterday", "last", "since",
                                              "until", "recently", "currently", "earlier", "later", "where", "when", "while", "but", "then",
-                                             "tonight", "tomorrow", "vs", "versus", "branch", "office", "clinic", "campus", "location") \
+                                             "tonight", "tomorrow", "vs", "versus", "field") + self._TOWN_SITE_NOUNS \
                     and not (cue and re.fullmatch(r"[a-z]{3,}(?:ed|ing)", nxt.group(1))):
                 i = j  # "Ewing family of tumors", "Morris water maze", "orange juice": a word that a noun follows
                 continue
@@ -1967,6 +1972,8 @@ class _Detector:
             sn = self.P["town_region_name"].match(after)
             end = e + (st.end() if st else sn.end() if sn else 0)
             rg = re.match(r",[ ]+[A-Z][a-z]+(?:[ ][A-Z][a-z]+){0,2}[ ]+\d{4,6}(?![\w\-])", after) if not (st or sn) else None
+            if rg is None and not (st or sn):
+                rg = re.match(r",?[ ]+\d{5}(?:-\d{4})?(?![\w\-/]|\.\d)", after)  # "Brooklyn 11230": a ZIP code
             if rg:
                 end = e + rg.end()  # "Coimbatore, Tamil Nadu 641002": region and postcode
             named = j - i == 1 and (key in lx.first or key in lx.last)
@@ -2750,14 +2757,18 @@ class _Detector:
         for m in re.finditer(r"\b(?:Baby|Infant|BABY|INFANT)[ ]+(?:Boy|Girl|BOY|GIRL|boy|girl)(?:[ ]+[A-C](?=[ ]))?[ ]+(?=[A-Z])", text):
             name_at(m.end(), "newborn", 3)
         # 9e'. "Okafor, Chiamaka seen 10/30", "Pt Tiwari, Rakesh, MRN ...", "by Ahmadi, Farzaneh NP": "Surname, Given" that no
-        # list holds, at a line start or after "Pt" / "S:" / "by", before a credential, "seen", a slash, a bracket or a comma
-        for m in re.finditer(r"(?m)(?:^|(?<=\bPt[ ])|(?<=\bS:[ ])|(?<=\bby[ ]))([A-Z][a-z]{2,}(?:-[A-Z][a-z]+)?),[ ]([A-Z][a-z]{2,}(?:-[A-Z][a-z]+)?)"
-                             r"(?=[ ]*(?:,|/|\(|--|$)|[ ]{2,}\S|[ ](?:seen|NP|PA|PA-C|MD|DO|RN|was|is|presented|admitted|s/p|\d{1,3}[ ]?(?:[MF]|y/?o|yo))\b)",
-                             text):
+        # list holds (neither word a common word, town, place or month), at a line start or after a person cue
+        # At a line start or after a person cue, anything may follow ("Oyelaran, Babatunde L TTA", "Mensah, Yaw — asthma").
+        person_cue = "|".join(f"(?<=\\b{w}[ ])" for w in ("Pt", "S:", "by", "Patient", "Applicant", "Inmate", "Guarantor", "Pax",
+                                                           "Client", "Resident", "Member", "Donor", "Subject", "Participant",
+                                                           "Claimant", "Employee", "Student", "Proxy", "Pt:", "Patient:"))
+        for m in re.finditer(r"(?m)(?:^[ \t]*|" + person_cue + r")([A-Z][a-z]{2,}(?:-[A-Z][a-z]+)?),[ ]([A-Z][a-z]{2,}(?:-[A-Z][a-z]+)?)"
+                             r"(?=[ ]*(?:[,/(]|--|[—–]|$)|[ ]+\S)", text):
             keys = [_fold(m.group(k).lower()) for k in (1, 2)]
             listed = keys[0] in lx.last and keys[1] in lx.first  # "Young, Faith", "Black, Jonah": both listed, common words or not
-            if any((k in lx.common or k in lx.towns) and not listed or k in lx.places or k in lx.non_names or k.capitalize() in _MONTHS_FULL
-                   or k in lx.honorifics or (k,) in lx.facility_heads for k in keys) or self._protected(m.start(1), m.end(2)):
+            if any((k in lx.common or k in lx.towns and x == 0) and not listed or k in lx.places or k in lx.non_names
+                   or k.capitalize() in _MONTHS_FULL or k in lx.honorifics or (k,) in lx.facility_heads for x, k in enumerate(keys)) \
+                    or self._protected(m.start(1), m.end(2)):  # a town may be a given name ("Mugisha, Esperance"), not a surname
                 continue
             if all(free(self.tok_at[x]) for x in (m.start(1), m.start(2)) if x in self.tok_at):
                 self.add(m.start(1), m.end(2), "NAME", "surname_given_unlisted")
@@ -3215,7 +3226,7 @@ class _Detector:
 
     def _taken_mask(self) -> list[bool]:
         """Per token: does it overlap a candidate found so far? (one sweep; tokens are sorted)"""
-        spans = sorted((c.start, c.end) for c in self.cands)
+        spans = sorted((c.start, c.end) for c in self.cands if c.rule != "town_bare")  # a bare town yields to names
         out = []
         k = 0
         reach = -1  # furthest end among spans starting before the current token's end

@@ -643,6 +643,17 @@ def test_town_gazetteer_needs_a_place_context():
     # after a title it is a person ("Dr. Fresno"), not a town
     assert deidentify("Dr. Fresno saw her.", model=False).text == "Dr. [NAME] saw her."
 
+    # holdout10 fixes: a town before the site it names, a town before a ZIP code, "Surname, Given" after person cues
+    for text, expected in (("Probation officer (Spokane field office) called.", "Probation officer ([ADDRESS] field office) called."),
+                           ("Donor (FedEx Hagerstown hub), collected", "Donor ([ADDRESS] hub), collected"),
+                           ("Moved to Brooklyn 11230 last year.", "Moved to [ADDRESS] last year."),
+                           ("Inmate Okafor, Chukwuemeka GDC # 1004477", "Inmate [NAME] GDC # [ID]"),
+                           ("Oyelaran, Babatunde L TTA (2022 MVC).", "[NAME] L TTA (2022 MVC)."),
+                           ("Mugisha, Esperance (A# 219), 34F", "[NAME] (A# 219), 34F")):
+        assert deidentify(text, model=False).text == expected
+    for text in ("Hypertension, Diabetes noted.", "Lisinopril, Metformin daily.", "Glucose Boston 11230.5 mg"):
+        assert deidentify(text, model=False).text == text, text
+
     # "<facility head> of <listed place>" is one named place; anatomy and societies are not
     for text, expected in (("Priors (outside, Women's Imaging of Abilene).", "Priors (outside, [ADDRESS])."),
                            ("Films from Urgent Care of Tonopah received.", "Films from [ADDRESS] received."),
