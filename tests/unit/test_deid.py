@@ -653,6 +653,13 @@ def test_town_gazetteer_needs_a_place_context():
         assert deidentify(text, model=False).text == expected
     for text in ("Hypertension, Diabetes noted.", "Lisinopril, Metformin daily.", "Glucose Boston 11230.5 mg"):
         assert deidentify(text, model=False).text == text, text
+    # insurers, employers, stores and health systems named by brand alone
+    for text, expected in (("Payer: Humana MA, claim pending.", "Payer: [ADDRESS] MA, claim pending."),
+                           ("Drives for Lyft nights; wife works at Chipotle.", "Drives for [ADDRESS] nights; wife works at [ADDRESS]."),
+                           ("Prior care at Dana-Farber.", "Prior care at [ADDRESS].")):
+        assert deidentify(text, model=False).text == expected
+    for text in ("Target INR 2-3.", "Took the subway to clinic.", "AMR rates rose.", "Quest for answers."):
+        assert deidentify(text, model=False).text == text, text
 
     # "<facility head> of <listed place>" is one named place; anatomy and societies are not
     for text, expected in (("Priors (outside, Women's Imaging of Abilene).", "Priors (outside, [ADDRESS])."),
