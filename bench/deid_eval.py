@@ -117,6 +117,16 @@ employers, stores and health systems in ``business_names``: holdout10 1198 = 82.
 7131/7656 = 93.1% (rules) / 7276/7656 = 95.0% (rules + tagger), sets 1-9 5933 / 6014 of 6195
 (bench/results/deid_after_holdout10_fixes*.json).
 
+A thirteenth set, ``holdout11`` (``tests/fixtures/phi_cases_holdout11.jsonl``, 206 cases, 1218 identifiers, 35 negative
+controls; ED, obstetrics, specialty clinics, infusion, dialysis and lab logs, contact tracing and public-health reports,
+refugee / farmworker / tribal / homeless care, APS and ME reports, trial AE reports, appeals and complaint letters, OCR
+text, dictation, SMS, CSV / XML / JSON / HL7), written by a separate author and committed before deid ran on it; measured
+unseen with the code after the holdout10 fixes (1ede4e9 + this paragraph): rules 954/1218 = 78.3%, rules + tagger
+993/1218 = 81.5% (3 of 35 negative controls changed: "Dx", "Ebola", "L&D. Epidural"); with the code before session 6
+(9e99c01) 76.4% / 80.0% (bench/results/deid_holdout11_unseen_*.json). Largest groups of misses: names (86), organisations
+and towns (84), bare m/d dates in logs ("onset 9/27", "RTC 2/27", "2/3 ✓ 2/4 ✓"), HL7 PID-3 components, OCR-garbled and
+dictated numbers. holdout11 is kept unseen (not fixed) this session.
+
 Protocol for each new held-out set: write the cases (PHI planted and typed, plus negative controls
 with look-alike clinical text) and commit them before deid ever runs on them; measure once with
 ``--split NAME`` and commit that result as the unseen number; only then fix misses, with general
@@ -139,7 +149,7 @@ spans on ACI-Bench / MTS-Dialog / PubMed reviewed by hand); the set's later numb
 
 Usage::
 
-    python bench/deid_eval.py [results/deid.json] [--split test|dev|holdout|holdout2|...|holdout10|all] [--rules-only]
+    python bench/deid_eval.py [results/deid.json] [--split test|dev|holdout|holdout2|...|holdout11|all] [--rules-only]
         [--cases FILE ...] [--datasets ../shared/datasets] [--aci-split valid|train]
 """
 from __future__ import annotations
@@ -163,7 +173,7 @@ from nlp.deid import PHI_TYPES, deidentify  # noqa: E402
 TITLES = {"dr", "mr", "mrs", "ms", "miss", "mx", "prof", "md", "do", "rn", "np", "phd", "pa", "mister", "doctor"}
 NUMBER_WORDS = re.compile(r"(?i)ninety|hundred|one|two|three|four|five|six|seven|eight|nine")
 WORD = re.compile(r"[^\W_]+")
-HOLDOUTS = tuple(f"holdout{k}" for k in range(2, 11))  # each in tests/fixtures/phi_cases_holdoutK.jsonl
+HOLDOUTS = tuple(f"holdout{k}" for k in range(2, 12))  # each in tests/fixtures/phi_cases_holdoutK.jsonl
 DEFAULT_CASES = tuple(REPO / "tests" / "fixtures" / f"phi_cases{s}.jsonl" for s in ("",) + tuple(f"_{h}" for h in HOLDOUTS))
 
 
