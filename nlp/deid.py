@@ -747,6 +747,12 @@ def _patterns() -> dict[str, re.Pattern]:
     P["town_region_name"] = re.compile(r",[ ]+(" + _alt(lx.states, flex_space=False) + r"|" + _alt(r["countries_regions"]) + r")(?![\w\-])")
     if r.get("business_names"):
         P["business_head"] = re.compile(r"(?i:" + _alt(r["business_names"]) + r")")
+    # "Surname, Given" at a line start or after a person cue ("Inmate Okafor, Chukwuemeka"), whatever follows
+    person_cue = "|".join(rf"(?<=\b{w}[ ])" for w in (
+        "Pt", "S:", "by", "Patient", "Applicant", "Inmate", "Guarantor", "Pax", "Client", "Resident", "Member", "Donor",
+        "Subject", "Participant", "Claimant", "Employee", "Student", "Proxy", "Pt:", "Patient:"))
+    P["surname_given_unlisted"] = re.compile(r"(?m)(?:^[ \t]*|" + person_cue + r")([A-Z][a-z]{2,}(?:-[A-Z][a-z]+)?),[ ]"
+                                             r"([A-Z][a-z]{2,}(?:-[A-Z][a-z]+)?)(?=[ ]*(?:[,/(]|--|[—–]|$)|[ ]+\S)")
     return P
 
 
@@ -1915,6 +1921,10 @@ class _Detector:
     _TOWN_SITE_NOUNS = ("campus", "branch", "clinic", "office", "location", "store", "site", "plant", "hub", "depot", "warehouse",
                         "terminal", "factory", "mill", "mine", "yard", "orphanage", "settlement", "shelter", "airport", "house",
                         "facility", "imaging", "infusion", "dialysis", "lab")
+    # common words that may follow a town without making it a modifier ("Fresno years ago", "Reno clinic")
+    _TOWN_NEXT_OK = frozenset(("years", "year", "ago", "area", "county", "region", "now", "today", "yesterday", "last", "since",
+                               "until", "recently", "currently", "earlier", "later", "where", "when", "while", "but", "then",
+                               "tonight", "tomorrow", "vs", "versus", "field") + _TOWN_SITE_NOUNS)
     _TOWN_PLACE_AFTER = re.compile(r"[ ](?:ED|ER|PD|FD|(?:" + "|".join(_TOWN_SITE_NOUNS) + r"|field office)\b|"
                                    r"(?:Police|Fire|Campus|Clinic|Branch|Office)\b)")
 
@@ -1948,10 +1958,7 @@ class _Detector:
             rule = "town"
             cue = self._TOWN_CUE_LOWER.search(before) if lower else self._TOWN_CUE.search(before)
             nxt = re.match(r"[ ]([a-z]+)\b", after)
-            if nxt and nxt.group(1) in lx.common and nxt.group(1) not in _STOP_WORDS \
-                    and nxt.group(1) not in ("years", "year", "ago", "area", "county", "region", "now", "today", "yesterday", "last", "since",
-                                             "until", "recently", "currently", "earlier", "later", "where", "when", "while", "but", "then",
-                                             "tonight", "tomorrow", "vs", "versus", "field") + self._TOWN_SITE_NOUNS \
+            if nxt and nxt.group(1) in lx.common and nxt.group(1) not in _STOP_WORDS and nxt.group(1) not in self._TOWN_NEXT_OK \
                     and not (cue and re.fullmatch(r"[a-z]{3,}(?:ed|ing)", nxt.group(1))):
                 i = j  # "Ewing family of tumors", "Morris water maze", "orange juice": a word that a noun follows
                 continue
@@ -2090,7 +2097,8 @@ class _Detector:
                 j += 1
             if j == e or toks[j - 1].is_upper:
                 continue
-            if not any(" ".join(t.key for t in toks[x:j]) in lx.towns | lx.places for x in range(e, j)):
+            tails = (" ".join(t.key for t in toks[x:j]) for x in range(e, j))
+            if not any(tail in lx.towns or tail in lx.places for tail in tails):
                 continue  # "Center of Excellence": the name must end in a listed town, state or country
             if any(t.key in lx.eponym_nouns for t in toks[e:j]) or self._protected(toks[h].start, toks[j - 1].end):
                 continue
@@ -2756,14 +2764,10 @@ class _Detector:
         # 9e. "Baby Boy Adebayo-Lindgren", "Infant Girl A Okafor": a newborn's placeholder name
         for m in re.finditer(r"\b(?:Baby|Infant|BABY|INFANT)[ ]+(?:Boy|Girl|BOY|GIRL|boy|girl)(?:[ ]+[A-C](?=[ ]))?[ ]+(?=[A-Z])", text):
             name_at(m.end(), "newborn", 3)
-        # 9e'. "Okafor, Chiamaka seen 10/30", "Pt Tiwari, Rakesh, MRN ...", "by Ahmadi, Farzaneh NP": "Surname, Given" that no
-        # list holds (neither word a common word, town, place or month), at a line start or after a person cue
-        # At a line start or after a person cue, anything may follow ("Oyelaran, Babatunde L TTA", "Mensah, Yaw — asthma").
-        person_cue = "|".join(f"(?<=\\b{w}[ ])" for w in ("Pt", "S:", "by", "Patient", "Applicant", "Inmate", "Guarantor", "Pax",
-                                                           "Client", "Resident", "Member", "Donor", "Subject", "Participant",
-                                                           "Claimant", "Employee", "Student", "Proxy", "Pt:", "Patient:"))
-        for m in re.finditer(r"(?m)(?:^[ \t]*|" + person_cue + r")([A-Z][a-z]{2,}(?:-[A-Z][a-z]+)?),[ ]([A-Z][a-z]{2,}(?:-[A-Z][a-z]+)?)"
-                             r"(?=[ ]*(?:[,/(]|--|[—–]|$)|[ ]+\S)", text):
+        # 9e'. "Okafor, Chiamaka seen 10/30", "Inmate Okafor, Chukwuemeka GDC # 1004477", "Oyelaran, Babatunde L TTA":
+        # "Surname, Given" that no list holds (neither word a common word, place or month, the surname no town), at a line
+        # start or after a person cue, whatever follows
+        for m in self.P["surname_given_unlisted"].finditer(text):
             keys = [_fold(m.group(k).lower()) for k in (1, 2)]
             listed = keys[0] in lx.last and keys[1] in lx.first  # "Young, Faith", "Black, Jonah": both listed, common words or not
             if any((k in lx.common or k in lx.towns and x == 0) and not listed or k in lx.places or k in lx.non_names
