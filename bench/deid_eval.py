@@ -115,7 +115,8 @@ lowercase aide notes, chat handles). After fixing some with general rules (a tow
 a ZIP code, "Surname, Given" after person cues or at a line start before anything) and ~250 more national insurers,
 employers, stores and health systems in ``business_names``: holdout10 1198 = 82.0% / 1262 = 86.4%; all ten sets
 7131/7656 = 93.1% (rules) / 7276/7656 = 95.0% (rules + tagger), sets 1-9 5933 / 6014 of 6195
-(bench/results/deid_after_holdout10_fixes*.json).
+(bench/results/deid_after_holdout10_fixes*.json); with "Rh", "GLP", "Coxsackie", "St. Louis encephalitis" kept, 0 / 3 of
+the 426 negative controls of sets up to holdout10 changed.
 
 A thirteenth set, ``holdout11`` (``tests/fixtures/phi_cases_holdout11.jsonl``, 206 cases, 1218 identifiers, 35 negative
 controls; ED, obstetrics, specialty clinics, infusion, dialysis and lab logs, contact tracing and public-health reports,
