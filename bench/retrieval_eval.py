@@ -57,18 +57,6 @@ METHODS = {
 
 
 # ---------------------------------------------------------------------------- ingest
-def light_pipeline():
-    """Sentence splitting only: the pipeline's sentencizer + ``medkg_sentences`` (no NER)."""
-    import spacy
-
-    from nlp import components  # noqa: F401  (registers medkg_sentences and the extensions)
-
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sentencizer")
-    nlp.add_pipe("medkg_sentences")
-    return nlp
-
-
 def build_home(corpus: Path, work: Path, nlp_mode: str, batch_size: int = 64, embedding_model: str | None = None):
     """Ingest ``corpus`` into a medkg home in ``work`` (idempotent) and return (app, report dict)."""
     from retrieval.app import Medkg
@@ -76,7 +64,9 @@ def build_home(corpus: Path, work: Path, nlp_mode: str, batch_size: int = 64, em
     app = Medkg(Settings.load({"home": work, "batch_size": batch_size, "embedding_model": embedding_model}))
     if nlp_mode == "light":
         # The ingest path is Medkg's own; only the NLP is swapped for sentence splitting.
-        app._nlp = light_pipeline()
+        from nlp.pipeline import sentence_pipeline
+
+        app._nlp = sentence_pipeline()
     t = time.perf_counter()
     report = app.ingest([corpus])
     rep = report.to_dict()

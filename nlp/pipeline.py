@@ -41,6 +41,26 @@ CONTEXT_ATTRS = {
 }
 
 
+def sentence_pipeline() -> Language:
+    """tokenizer -> sentencizer -> medkg_sentences: how every medkg pipeline splits sentences, alone
+    (no NER); ``build_nlp`` starts from it, benchmarks and trainers use it to split text as ingest does."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("medkg_sentences")
+    return nlp
+
+
+def add_context(nlp: Language) -> Language:
+    """Append medspaCy ConText with medkg's extra rules (``resources/context_rules.json``)."""
+    import medspacy.context  # noqa: F401  (registers "medspacy_context")
+    from medspacy.context import ConTextRule
+
+    ctx = nlp.add_pipe("medspacy_context")
+    extra = json.loads((RESOURCES / "context_rules.json").read_text())["rules"]
+    ctx.add([ConTextRule(r["literal"], r["category"], direction=r["direction"]) for r in extra])
+    return nlp
+
+
 def build_nlp(dictionary, ner: str = "dictionary", *, context: bool = True, link_threshold: float = 0.85) -> Language:
     """Assemble the pipeline.
 
@@ -54,9 +74,7 @@ def build_nlp(dictionary, ner: str = "dictionary", *, context: bool = True, link
         ModelNotAvailable: the requested NER model is not installed.
     """
     if ner == "dictionary":
-        nlp = spacy.blank("en")
-        nlp.add_pipe("sentencizer")
-        nlp.add_pipe("medkg_sentences")
+        nlp = sentence_pipeline()
         nlp.add_pipe("medkg_dictionary_ner", config={"mode": "replace"})
     else:
         from nlp.ner import load_ner
@@ -76,12 +94,7 @@ def build_nlp(dictionary, ner: str = "dictionary", *, context: bool = True, link
     nlp.add_pipe("medkg_abbreviations")
     nlp.add_pipe("medkg_linker", config={"threshold": link_threshold})
     if context:
-        import medspacy.context  # noqa: F401  (registers "medspacy_context")
-        from medspacy.context import ConTextRule
-
-        ctx = nlp.add_pipe("medspacy_context")
-        extra = json.loads((RESOURCES / "context_rules.json").read_text())["rules"]
-        ctx.add([ConTextRule(r["literal"], r["category"], direction=r["direction"]) for r in extra])
+        add_context(nlp)
     nlp.add_pipe("medkg_relations")
     attach_dictionary(nlp, dictionary)
     return nlp

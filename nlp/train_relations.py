@@ -218,20 +218,9 @@ def load_training_docs(datasets: Path) -> tuple[list[CorpusDoc], dict[str, Any]]
 # ------------------------------------------------------------------------------------------
 def context_pipeline():
     """tokenizer -> sentencizer -> medkg_sentences -> medspaCy ConText (+ medkg rules), as in build_nlp."""
-    import spacy
-    import medspacy.context  # noqa: F401
-    from medspacy.context import ConTextRule
+    from nlp.pipeline import add_context, sentence_pipeline
 
-    from nlp import components  # noqa: F401  (registers medkg_sentences)
-    from nlp.pipeline import RESOURCES
-
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sentencizer")
-    nlp.add_pipe("medkg_sentences")
-    ctx = nlp.add_pipe("medspacy_context")
-    extra = json.loads((RESOURCES / "context_rules.json").read_text())["rules"]
-    ctx.add([ConTextRule(r["literal"], r["category"], direction=r["direction"]) for r in extra])
-    return nlp
+    return add_context(sentence_pipeline())
 
 
 def gold_view(nlp, doc: CorpusDoc) -> DocView:

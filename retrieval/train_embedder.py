@@ -75,15 +75,10 @@ def sha256_of(path: Path) -> str:
 # ---------------------------------------------------------------------------- data
 def corpus_sentences(corpus: Path) -> tuple[list[str], list[str]]:
     """Every sentence of the corpus as medkg's light ingest splits it: (texts, doc id of each)."""
-    import spacy
-
-    from nlp import components  # noqa: F401  (registers medkg_sentences)
-    from nlp.pipeline import Extractor
+    from nlp.pipeline import Extractor, sentence_pipeline
     from nlp.readers import Rejected, read_documents
 
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sentencizer")
-    nlp.add_pipe("medkg_sentences")
+    nlp = sentence_pipeline()
     docs = [d for d in read_documents([corpus]) if not isinstance(d, Rejected)]
     texts: list[str] = []
     owner: list[str] = []
