@@ -51,10 +51,12 @@ _ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu")
 _POOLING_MODES = ("pooling_mode_mean_tokens", "pooling_mode_cls_token", "pooling_mode_max_tokens",
                   "pooling_mode_mean_sqrt_len_tokens")
 # sentence-transformers >= 6 writes ``"pooling_mode": "mean"`` (or a list) and ``embedding_dimension``
-# instead of one boolean per mode and ``word_embedding_dimension``: the new names, by old key.
-_POOLING_NEW_NAMES = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls",
-                      "pooling_mode_max_tokens": "max", "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+# instead of one boolean per mode and ``word_embedding_dimension``: the new names, by old key, in the
+# order sentence-transformers 2-5 concatenate the modes.
+_POOLING_NEW_NAMES = {"pooling_mode_cls_token": "cls", "pooling_mode_max_tokens": "max",
+                      "pooling_mode_mean_tokens": "mean", "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
                       "pooling_mode_weightedmean_tokens": "weightedmean", "pooling_mode_lasttoken": "lasttoken"}
+_POOLING_OLD_KEYS = {v: k for k, v in _POOLING_NEW_NAMES.items()}
 _DTYPES = {"F32": np.float32, "F16": np.float16, "BF16": np.uint16, "I64": np.int64}
 
 
@@ -82,14 +84,10 @@ def pooling_config(path: str | Path) -> tuple[int | None, list[str]]:
     if "pooling_mode" in pool:
         named = pool["pooling_mode"]
         named = [named] if isinstance(named, str) else list(named or [])
-        by_name = {v: k for k, v in _POOLING_NEW_NAMES.items()}
-        modes = [by_name.get(n, f"pooling_mode_{n}") for n in named]
+        modes = [_POOLING_OLD_KEYS.get(n, f"pooling_mode_{n}") for n in named]
     else:
-        # ST 2-5 concatenate cls, max, mean, mean-sqrt-len, then the rest
-        first = ("pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_tokens",
-                 "pooling_mode_mean_sqrt_len_tokens")
         on = [k for k, v in pool.items() if k.startswith("pooling_mode_") and v is True]
-        modes = [k for k in first if k in on] + [k for k in on if k not in first]
+        modes = [k for k in _POOLING_NEW_NAMES if k in on] + [k for k in on if k not in _POOLING_NEW_NAMES]
     return (int(dim) if dim is not None else None), modes
 
 
