@@ -346,6 +346,7 @@ class _Lexicon:
     facility_heads: frozenset[tuple[str, ...]]  # lowercase word tuples ("medical", "center")
     facility_heads_first: frozenset[tuple[str, ...]]  # heads that open a name ("hospital", "universitario")
     facility_heads_weak: frozenset[tuple[str, ...]]  # specialties ("Riverbend Cardiology"): need an address after
+    facility_heads_any: frozenset[tuple[str, ...]]  # facility_heads | facility_heads_weak
     facility_generic: frozenset[str]  # descriptive words that do not identify a facility
     facility_stop: frozenset[str]  # words of societies, studies and scales ("Research Group", "Pain Scale")
     street_words: frozenset[str]  # street suffixes written out ("road", "street"; abbreviations left out)
@@ -380,6 +381,7 @@ def _lexicon() -> _Lexicon:
         facility_heads=_word_tuples(rules["facility_heads"]),
         facility_heads_first=_word_tuples(rules["facility_heads_first"]),
         facility_heads_weak=_word_tuples(rules["facility_heads_weak"]),
+        facility_heads_any=_word_tuples(rules["facility_heads"]) | _word_tuples(rules["facility_heads_weak"]),
         facility_generic=frozenset(_fold(w.lower().replace("'", "")) for w in rules["facility_generic_words"]),
         facility_stop=low("facility_stop_words"),
         facility_place=low("facility_place_words"),
@@ -1767,7 +1769,7 @@ class _Detector:
         "Heart Failure Clinic" stay: nothing in them names a place. A town, state and postcode right
         after the name belong to it; so do a store number ("Walgreens #07734") and a campus."""
         toks, n, lx, text = self.toks, len(self.toks), self.lx, self.text
-        heads, heads_first = lx.facility_heads | lx.facility_heads_weak, lx.facility_heads_first
+        heads, heads_first = lx.facility_heads_any, lx.facility_heads_first
         max_head = max(len(h) for h in heads | heads_first)
         connectors = {"&", "and", "of", "the", "de", "del", "la", "las", "los", "da", "das", "do", "dos", "di", "du",
                       "des", "le", "y", "e", "für", "fur", "der", "w", "for"}
@@ -1997,7 +1999,7 @@ class _Detector:
                 ok = False
                 m = self._TOWN_PLACE_AFTER.match(after)
                 if m and i > 0 and toks[i - 1].is_word and (toks[i - 1].is_title or toks[i - 1].is_upper) \
-                        and self._gap(toks[i - 1], t) == " " and toks[i - 1].key not in lx.common | lx.places:
+                        and self._gap(toks[i - 1], t) == " " and toks[i - 1].key not in lx.common and toks[i - 1].key not in lx.places:
                     k = i - 1  # "Sutter Roseville ED", "Hines VA CBOC Joliet": the capitalized run before the town
                     while k > 0 and toks[k - 1].is_word and (toks[k - 1].is_title or toks[k - 1].is_upper) \
                             and self._gap(toks[k - 1], toks[k]) == " " and i - k < 3:
@@ -2077,7 +2079,7 @@ class _Detector:
         "Tetralogy of Fallot", "Circle of Willis" have no facility head; "Center of Excellence", "College of Cardiology"
         end in no listed place."""
         toks, lx, n = self.toks, self.lx, len(self.toks)
-        heads = lx.facility_heads | lx.facility_heads_weak
+        heads = lx.facility_heads_any
         cap = lambda t: t.is_word and (t.is_title or t.is_upper)  # noqa: E731
         for k in range(1, n - 1):
             if toks[k].text != "of" or self._gap(toks[k - 1], toks[k]) != " " or self._gap(toks[k], toks[k + 1]) != " ":
