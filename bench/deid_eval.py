@@ -174,7 +174,7 @@ from nlp.deid import PHI_TYPES, deidentify  # noqa: E402
 TITLES = {"dr", "mr", "mrs", "ms", "miss", "mx", "prof", "md", "do", "rn", "np", "phd", "pa", "mister", "doctor"}
 NUMBER_WORDS = re.compile(r"(?i)ninety|hundred|one|two|three|four|five|six|seven|eight|nine")
 WORD = re.compile(r"[^\W_]+")
-HOLDOUTS = tuple(f"holdout{k}" for k in range(2, 12))  # each in tests/fixtures/phi_cases_holdoutK.jsonl
+HOLDOUTS = tuple(f"holdout{k}" for k in range(2, 13))  # each in tests/fixtures/phi_cases_holdoutK.jsonl
 DEFAULT_CASES = tuple(REPO / "tests" / "fixtures" / f"phi_cases{s}.jsonl" for s in ("",) + tuple(f"_{h}" for h in HOLDOUTS))
 
 
@@ -366,9 +366,14 @@ def main(argv=None) -> int:
     ap.add_argument("--aci-split", default="valid", choices=("valid", "train"))
     ap.add_argument("--rules-only", action="store_true",
                     help="the rules alone, without the trained PHI tagger (nlp/deid_model.py)")
+    ap.add_argument("--tagger", default=None, help="PHI tagger folder to use instead of the shipped data/models/medkg_deid")
     ap.add_argument("--show-misses", action="store_true", help="print every miss and false positive to stderr")
     args = ap.parse_args(argv)
 
+    if args.tagger:
+        from nlp import deid_model
+
+        deid_model.use(args.tagger)
     planted = evaluate_planted(load_cases([Path(c) for c in args.cases], args.split), model=not args.rules_only)
     datasets = Path(args.datasets) if args.datasets else None
     if datasets is None:

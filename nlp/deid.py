@@ -6,10 +6,10 @@ Clinical notes carry PHI; medkg de-identifies them before anything is stored, em
 :class:`~nlp.extraction.Document` (notes only, unless forced).
 
 How it works: rules first (nothing here needs a download; a 5 kB note takes a few ms), then a trained
-PHI tagger (:mod:`nlp.deid_model`, data/models/medkg_deid, 4 MB) adds the names, places and record
-numbers it finds where no rule span is (``deidentify(text, model=False)``: the rules alone). On the
-unseen set holdout6 the rules alone caught 86.9% of 700 planted identifiers, rules + tagger 90.0%; on holdout7
-88.7% and 90.8% of 617.
+PHI tagger (:mod:`nlp.deid_model`, data/models/medkg_deid: the MiniLM encoder fine-tuned as a token
+classifier, :mod:`nlp.deid_transformer`) adds the names, places and record numbers it finds where no rule
+span is (``deidentify(text, model=False)``: the rules alone). On the unseen set holdout12 the rules alone
+caught 80.3% of 1,004 planted identifiers, rules + tagger 90.2% (bench/RESULTS.md).
 
 - Pattern detectors for the structured types: e-mail, URL, IP (v4/v6, validated), phone/fax
   (NANP with or without separators and extensions, 7-digit, international ``+``), record numbers
@@ -353,6 +353,7 @@ class _Lexicon:
     facility_place: frozenset[str]  # landscape words that are common words but name places ("valley", "lake")
     store_words: frozenset[str]
     towns: frozenset[str] = frozenset()  # lowercase GeoNames city / town names (deid_towns.txt), accent-folded too
+    clinical: frozenset[str] = frozenset()  # drug, device and eponym words (part of ``common``)
 
 
 @lru_cache(maxsize=1)
@@ -388,6 +389,7 @@ def _lexicon() -> _Lexicon:
         street_words=frozenset(w.lower() for w in rules["street_suffixes"] if len(w) >= 4),
         store_words=low("facility_store_words"),
         towns=_read_words("deid_towns.txt"),
+        clinical=_read_words("deid_clinical_words.txt") | low("eponym_terms") | low("product_terms"),
     )
 
 

@@ -108,6 +108,12 @@ def test_setting_turns_the_tagger_off(tmp_path, monkeypatch):
     ("Chart 0@a here.", "0@a", "ID", False),  # one digit: no record number
     ("Vitals q15 min overnight.", "q15 min", "NAME", False),  # a digit token in a name
     ("Mal0ne called back.", "Mal0ne", "NAME", True),  # an OCR digit inside a word
+    ("Mother tested at Ambry: BRCA2 c.5946delT (pathogenic).", "5946delT", "ID", False),  # a sequence variant
+    ("Mother tested at Ambry: BRCA2 c.5946delT (pathogenic).", "BRCA2", "ADDRESS", False),  # a gene symbol
+    ("Applied Mepilex Border Sacrum to the wound.", "Mepilex Border Sacrum", "ADDRESS", False),  # a dressing
+    ("Applied Santyl to the wound bed.", "Santyl", "ADDRESS", False),  # a drug
+    ("Works nights at Union Pacific Railroad.", "Union Pacific Railroad", "ADDRESS", True),  # common words, an employer
+    ("Acct WC25883019 with the TPA.", "WC25883019", "ID", True),
 ])
 def test_acceptable_tagger_spans(text, span, label, expected):
     start = text.index(span)
