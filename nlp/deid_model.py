@@ -35,7 +35,6 @@ Only the labels in ``UNION_LABELS`` are taken from the model (see :func:`model_s
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import random
@@ -45,6 +44,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Iterable, Sequence
+
+from nlp.train import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -145,10 +146,6 @@ def clinical_silver(datasets: Path | None, n_mts: int) -> list[tuple[str, list[t
     return [(t, [(p.start, p.end, p.type) for p in deidentify(t, model=False).spans]) for t in texts]
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 # ----------------------------------------------------------------------------- training
 def train(files: Sequence[Path], out: Path | None, *, augment: int = 3, negatives: int = 400, clinical: int = 600,
           epochs: int = 12, seed: int = 13, datasets: Path | None = None) -> "object":
@@ -195,7 +192,7 @@ def train(files: Sequence[Path], out: Path | None, *, augment: int = 3, negative
         nlp.meta["version"] = "0.1.0"
         nlp.meta["description"] = "PHI tagger backing up medkg's de-identification rules (nlp/deid_model.py)"
         nlp.meta["medkg_training"] = {
-            "files": {f.name: _sha256(f) for f in files}, "cases": len(cases),
+            "files": {f.name: sha256_file(f) for f in files}, "cases": len(cases),
             "identifiers": sum(len(c["phi"]) for c in cases), "augment": augment, "pubmed_negatives": len(negs),
             "clinical_silver": len(silver),
             "examples": len(examples), "spans_not_aligned": dropped, "epochs": epochs, "seed": seed,
@@ -345,7 +342,7 @@ def train_transformer(files: Sequence[Path], out: Path | None, *, augment: int =
     data = training_texts(cases, augment, seed)
     negs = pubmed_negatives(datasets, negatives)
     silver = clinical_silver(datasets, clinical)
-    meta = {"files": {f.name: _sha256(f) for f in files}, "cases": len(cases),
+    meta = {"files": {f.name: sha256_file(f) for f in files}, "cases": len(cases),
             "identifiers": sum(len(c["phi"]) for c in cases), "augment": augment, "pubmed_negatives": len(negs),
             "clinical_silver": len(silver), "union_labels": sorted(UNION_LABELS)}
     return deid_transformer.train(data + silver + [(t, []) for t in negs], out, LABELS, epochs=epochs, seed=seed,

