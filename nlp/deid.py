@@ -9,7 +9,7 @@ How it works: rules first (nothing here needs a download; a 5 kB note takes a fe
 PHI tagger (:mod:`nlp.deid_model`, data/models/medkg_deid: the MiniLM encoder fine-tuned as a token
 classifier, :mod:`nlp.deid_transformer`) adds the names, places and record numbers it finds where no rule
 span is (``deidentify(text, model=False)``: the rules alone). On the unseen set holdout12 the rules alone
-caught 80.3% of 1,004 planted identifiers, rules + tagger 90.2% (bench/RESULTS.md).
+caught 80.3% of 1,004 planted identifiers, rules + tagger 90.0% (bench/RESULTS.md).
 
 - Pattern detectors for the structured types: e-mail, URL, IP (v4/v6, validated), phone/fax
   (NANP with or without separators and extensions, 7-digit, international ``+``), record numbers

@@ -256,8 +256,27 @@ def plausible_name(text: str, start: int, end: int) -> bool:
         return False
     if len(words) == 1 and words[0] in lex.common and words[0] in lex.non_names:  # "Room", "Name"
         return False
-    nxt = _NEXT_WORD.match(text, end)
-    return not (nxt and nxt.group(1).lower() in lex.eponym_nouns)
+    raw = _WORDS.findall(text[start:end])
+    listed = [w in lex.first or w in lex.last for w in words]
+    if len(words) == 1 and words[0] in lex.non_names:  # "Rh", "Dx"
+        return False
+    if all(w in lex.places for w in words):  # "France", "Ireland"
+        return False
+    if "".join(words) in lex.credentials:  # "M D"
+        return False
+    if len(words) == 1 and raw[0].isupper() and len(raw[0]) <= 5 and not any(listed):  # an acronym: "BIBA"
+        return False
+    if len(words) == 1 and not any(listed) and text[end:end + 2].lstrip(" ").startswith(":"):  # a label: "Domicilio:"
+        return False
+    if sum(w in _JOURNAL_WORDS for w in words) >= 2:  # a citation: "J Biol Chem"
+        return False
+    after = _NEXT_WORD.match(text, end)
+    line_start = text[:start].rstrip(" \t")
+    if (len(words) == 1 and words[0] in _WORD_NAMES and after and after.group(1).islower()
+            and after.group(1) not in lex.person_verbs
+            and (not line_start or line_start[-1] in ".!?:;\n")):  # "Mark left knee", "Will recheck"; not "Mark called"
+        return False
+    return not (after and after.group(1).lower() in lex.eponym_nouns)
 
 
 _LETTER = re.compile(r"[^\W\d_]")
@@ -268,6 +287,23 @@ _DOSE = re.compile(r"(?i)\b\d+(?:\.\d+)?\s?(?:mg|mcg|g|kg|ml|l|units?|tabs?|tabl
 
 _HGVS_BEFORE = re.compile(r"(?<![\w.])[cgmnpr]\.$")  # "c.5946delT", "p.Arg123Cys": a variant, no record number
 _GENE_LIKE = re.compile(r"[A-Z][A-Z0-9-]*\d[A-Z0-9-]*")  # "BRCA2", "CYP2D6", "HER2"
+_CODE_ATTR_BEFORE = re.compile(r"(?i)\b(?:code|codeSystem|root)\s*=\s*[\"']$")  # CDA / FHIR code attributes
+_CODING_LINE = re.compile(r"(?i)^\W*(?:coding|codes?|dx codes?|procedure codes?|billing codes?)\b")
+_GENETIC_LOCUS = re.compile(r"(?i)\d{1,2}[pq]\d[\d.]*(?:[-–]?[pq]?\d+)*|D\d{1,2}S\d+[A-Z]?")  # "15q11-13", "D22S259"
+_RANGE = re.compile(r"(\d+)[-–](\d+)")  # pages or a count range: "22068-22074"
+
+
+def _number_range(value: str) -> bool:
+    m = _RANGE.fullmatch(value)
+    return bool(m) and len(m.group(1)) == len(m.group(2)) and 0 < int(m.group(2)) - int(m.group(1)) < 1000
+
+
+_UNIT_ADDRESS = re.compile(r"(?i)\d+\s*(?:north|south|east|west|[nsew])")  # a ward: "3 West"
+# names that are also English words a note opens a sentence with ("Mark left knee", "Will recheck")
+_WORD_NAMES = frozenset("mark will bill sue pat grant hope faith frank rob chase jack drew don joy rose may june dawn "
+                        "art guy ray gene bob sang wade rusty sunny hunter".split())
+_JOURNAL_WORDS = frozenset("j biol chem clin med res sci proc natl acad rev lett mol cell biochem pharmacol physiol "
+                           "immunol neurol cardiol oncol genet endocrinol gastroenterol am br eur int".split())
 
 
 def acceptable(text: str, start: int, end: int, label: str) -> bool:
@@ -275,20 +311,29 @@ def acceptable(text: str, start: int, end: int, label: str) -> bool:
 
     * ID: digits alone, five or fewer ("1990", "0:1990"), are a year, dose, time or count, and a
       string with one digit ("0@a") no record number (labelled short numbers are the rules' job:
-      "badge 4471"); nor is a sequence variant ("c.5946delT");
+      "badge 4471"); nor is a code after a code system the rules know ("NDC 0002-8215-01", "OMIM #
+      253000"), a CDA code attribute, a code on a coding line, a sequence variant ("c.5946delT") or
+      a genetic locus ("15q11-13", "D22S259") or a page range ("22068-22074");
     * NAME: no digit token ("q15 min", "0ab"; OCR digits inside a word stay: "Mal0ne"), and
       :func:`plausible_name`;
     * ADDRESS: no dose, duration or count with its unit ("3 h. Carbidopa-levodopa 25/100 1.5 tab"),
-      no gene-like symbol alone ("BRCA2"), and not led by a drug, device or eponym word ("Mepilex
-      Border", "Santyl")."""
+      no gene-like symbol alone ("BRCA2"), no ward ("3 West"), and not led by a drug, device or
+      eponym word ("Mepilex Border", "Santyl")."""
     value = text[start:end]
     if label == "ID":
+        from nlp.deid import _patterns
+
         digits = sum(c.isdigit() for c in value)
-        return not (digits < 2 or not _LETTER.search(value) and digits <= 5 or _HGVS_BEFORE.search(text[max(0, start - 3):start]))
+        line = text[text.rfind("\n", 0, start) + 1:start]
+        return not (digits < 2 or not _LETTER.search(value) and digits <= 5
+                    or _HGVS_BEFORE.search(text[max(0, start - 3):start])
+                    or _CODE_ATTR_BEFORE.search(text[max(0, start - 16):start])
+                    or _patterns()["code_before"].search(text, max(0, start - 60), start) is not None
+                    or _CODING_LINE.match(line) or _GENETIC_LOCUS.fullmatch(value) or _number_range(value))
     if label == "NAME":
         return not _DIGIT_TOKEN.search(value) and plausible_name(text, start, end)
     if label == "ADDRESS":
-        if _DOSE.search(value) or _GENE_LIKE.fullmatch(value):
+        if _DOSE.search(value) or _GENE_LIKE.fullmatch(value) or _UNIT_ADDRESS.fullmatch(value):
             return False
         from nlp.deid import _lexicon
 

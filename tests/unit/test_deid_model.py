@@ -115,6 +115,22 @@ def test_setting_turns_the_tagger_off(tmp_path, monkeypatch):
     ("Applied Santyl to the wound bed.", "Santyl", "ADDRESS", False),  # a drug
     ("Works nights at Union Pacific Railroad.", "Union Pacific Railroad", "ADDRESS", True),  # common words, an employer
     ("Acct WC25883019 with the TPA.", "WC25883019", "ID", True),
+    ("NDC 0002-8215-01 dispensed.", "0002-8215-01", "ID", False),  # a code after a code system
+    ('<value code="38341003" displayName="Hypertension"/>', "38341003", "ID", False),  # a CDA code attribute
+    ("Coding: 0DTJ4ZZ (laparoscopic appendectomy)", "0DTJ4ZZ", "ID", False),  # a code on a coding line
+    ("Deletion at 15q11-13 confirmed; marker D22S259 linked.", "15q11-13", "ID", False),  # a genetic locus
+    ("Deletion at 15q11-13 confirmed; marker D22S259 linked.", "D22S259", "ID", False),
+    ("J Biol Chem 273, 22068-22074.", "22068-22074", "ID", False),  # a page range
+    ("Claim 0417-022 denied.", "0417-022", "ID", True),
+    ("Facility: 3 West", "3 West", "ADDRESS", False),  # a ward
+    ("J Biol Chem 273, 22068-22074.", "J Biol", "NAME", False),  # a citation
+    ("Mark left knee as operative site.", "Mark", "NAME", False),  # a word-name opening a sentence
+    ("Mark called back at noon.", "Mark", "NAME", True),
+    ("Rh immune globulin: mother Rh neg.", "Rh", "NAME", False),  # a non-name word
+    ("Families from France and Ireland.", "France", "NAME", False),  # a place
+    ("To: Corinna Blackwood, M D", "M D", "NAME", False),  # a credential spelt out
+    ("Pt: 93M, BIBA from home.", "BIBA", "NAME", False),  # an unlisted acronym
+    ("Paciente: X   Domicilio: Av. Los Incas 455", "Domicilio", "NAME", False),  # a label
 ])
 def test_acceptable_tagger_spans(text, span, label, expected):
     start = text.index(span)
