@@ -270,6 +270,10 @@ def plausible_name(text: str, start: int, end: int) -> bool:
         return False
     if sum(w in _JOURNAL_WORDS for w in words) >= 2:  # a citation: "J Biol Chem"
         return False
+    if text[start:end].islower() and all(w in lex.common or w in _WORD_NAMES for w in words):  # "faith" in lowercase prose
+        return False
+    if len(words) == 1 and words[0] not in lex.first and _SCORE_AFTER.match(text, end):  # "Barthel 45", "Berg 38/56"
+        return False
     after = _NEXT_WORD.match(text, end)
     line_start = text[:start].rstrip(" \t")
     if (len(words) == 1 and words[0] in _WORD_NAMES and after and after.group(1).islower()
@@ -302,6 +306,7 @@ _UNIT_ADDRESS = re.compile(r"(?i)\d+\s*(?:north|south|east|west|[nsew])")  # a w
 # names that are also English words a note opens a sentence with ("Mark left knee", "Will recheck")
 _WORD_NAMES = frozenset("mark will bill sue pat grant hope faith frank rob chase jack drew don joy rose may june dawn "
                         "art guy ray gene bob sang wade rusty sunny hunter".split())
+_SCORE_AFTER = re.compile(r"[ \t]+\d{1,3}(?:/\d{1,3})?(?![\w/:-]|\.\d)")  # an eponymous score: "Aldrete 9", "Berg 38/56"
 _JOURNAL_WORDS = frozenset("j biol chem clin med res sci proc natl acad rev lett mol cell biochem pharmacol physiol "
                            "immunol neurol cardiol oncol genet endocrinol gastroenterol am br eur int".split())
 

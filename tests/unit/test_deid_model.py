@@ -131,6 +131,9 @@ def test_setting_turns_the_tagger_off(tmp_path, monkeypatch):
     ("To: Corinna Blackwood, M D", "M D", "NAME", False),  # a credential spelt out
     ("Pt: 93M, BIBA from home.", "BIBA", "NAME", False),  # an unlisted acronym
     ("Paciente: X   Domicilio: Av. Los Incas 455", "Domicilio", "NAME", False),  # a label
+    ("pt says her faith helps a lot", "faith", "NAME", False),  # a common word in lowercase prose
+    ("Fall risk: Berg 38/56, Barthel 45.", "Barthel", "NAME", False),  # an eponymous score
+    ("Census: Nguyen 67F, bed 4.", "Nguyen", "NAME", True),
 ])
 def test_acceptable_tagger_spans(text, span, label, expected):
     start = text.index(span)
