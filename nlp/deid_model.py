@@ -12,8 +12,8 @@ Two backends, one training set:
   all-MiniLM-L6-v2, the embedding model medkg already installs, fine-tuned as a BIO token classifier,
   with a learned word-shape embedding (the vocabulary is uncased). Pretraining is what the CNN lacks:
   on two blind sets neither tagger saw it read 87.2% / 90.2% against 83.7% / 86.4% for the CNN trained
-  on the same cases (bench/RESULTS.md). ``python -m nlp.deid_model train`` (30 min on 2 CPU cores).
-* ``cnn``: a spaCy ``ner`` (hash-embedding CNN tok2vec, no pretrained vectors), 4 MB, ~4x faster;
+  on the same cases, same filters (bench/RESULTS.md). ``python -m nlp.deid_model train`` (30 min on 2 CPU cores).
+* ``cnn``: a spaCy ``ner`` (hash-embedding CNN tok2vec, no pretrained vectors), 4 MB, ~3x faster;
   ``python -m nlp.deid_model train --backend cnn``.
 
 Both learn from
