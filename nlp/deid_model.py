@@ -147,6 +147,23 @@ def clinical_silver(datasets: Path | None, n_mts: int) -> list[tuple[str, list[t
 
 
 # ----------------------------------------------------------------------------- training
+def training_data(files: Sequence[Path], *, augment: int, negatives: int, clinical: int, seed: int,
+                  datasets: Path | None) -> tuple[list[tuple[str, list[tuple[int, int, str]]]], dict]:
+    """The examples both backends learn from (planted cases with ``augment`` identifier-swapped copies,
+    rule-labelled clinical prose, PubMed abstracts without PHI) and their provenance for meta.json."""
+    from nlp.linking import default_datasets_dir
+
+    datasets = datasets or default_datasets_dir()
+    cases = read_cases(files)
+    data = training_texts(cases, augment, seed)
+    negs = pubmed_negatives(datasets, negatives)
+    silver = clinical_silver(datasets, clinical)
+    provenance = {"files": {f.name: sha256_file(f) for f in files}, "cases": len(cases),
+                  "identifiers": sum(len(c["phi"]) for c in cases), "augment": augment, "pubmed_negatives": len(negs),
+                  "clinical_silver": len(silver), "union_labels": sorted(UNION_LABELS)}
+    return data + silver + [(t, []) for t in negs], provenance
+
+
 def train(files: Sequence[Path], out: Path | None, *, augment: int = 3, negatives: int = 400, clinical: int = 600,
           epochs: int = 12, seed: int = 13, datasets: Path | None = None) -> "object":
     """Train the tagger on ``files`` (+ PubMed negatives) and save it to ``out`` (if given)."""
@@ -154,20 +171,15 @@ def train(files: Sequence[Path], out: Path | None, *, augment: int = 3, negative
     from spacy.training import Example
     from spacy.util import compounding, fix_random_seed, minibatch
 
-    from nlp.linking import default_datasets_dir
-
     fix_random_seed(seed)
-    datasets = datasets or default_datasets_dir()
-    cases = read_cases(files)
-    data = training_texts(cases, augment, seed)
-    negs = pubmed_negatives(datasets, negatives)
-    silver = clinical_silver(datasets, clinical)
+    data, provenance = training_data(files, augment=augment, negatives=negatives, clinical=clinical, seed=seed,
+                                     datasets=datasets)
     nlp = spacy.blank("en")
     ner = nlp.add_pipe("ner")
     for label in LABELS:
         ner.add_label(label)
     examples, dropped = [], 0
-    for text, spans in data + silver + [(t, []) for t in negs]:
+    for text, spans in data:
         doc = nlp.make_doc(text)
         ents = []
         for s, e, typ in spans:
@@ -191,13 +203,8 @@ def train(files: Sequence[Path], out: Path | None, *, augment: int = 3, negative
         nlp.meta["name"] = "medkg_deid"
         nlp.meta["version"] = "0.1.0"
         nlp.meta["description"] = "PHI tagger backing up medkg's de-identification rules (nlp/deid_model.py)"
-        nlp.meta["medkg_training"] = {
-            "files": {f.name: sha256_file(f) for f in files}, "cases": len(cases),
-            "identifiers": sum(len(c["phi"]) for c in cases), "augment": augment, "pubmed_negatives": len(negs),
-            "clinical_silver": len(silver),
-            "examples": len(examples), "spans_not_aligned": dropped, "epochs": epochs, "seed": seed,
-            "union_labels": sorted(UNION_LABELS),
-        }
+        nlp.meta["medkg_training"] = {**provenance, "examples": len(examples), "spans_not_aligned": dropped,
+                                      "epochs": epochs, "seed": seed}
         nlp.to_disk(out)
     return nlp
 
@@ -242,23 +249,24 @@ def plausible_name(text: str, start: int, end: int) -> bool:
     """Whether a NAME span of the tagger can be a person, by the rules' own lexicons: not when it is
     titles alone ("Dr."), not when every word is a common word that no name list holds ("Abdomen",
     "Respiratory Rate"), not with a descriptive word of departments ("Radiology Associates"), not
-    one common word the rules list as no name ("Room" heading a table), and not before an eponym noun
-    ("Austin Flint murmur", "Cheyne-Stokes respirations")."""
+    one word the rules list as no name ("Room" heading a table, "Rh"), not only places ("France"), not a
+    credential spelt out ("M D"), not one unlisted acronym ("BIBA") or label ("Domicilio:"), not a
+    citation ("J Biol Chem"), not a lowercase word-name ("faith"), not one word before a score
+    ("Barthel 45"), not a word-name opening a sentence ("Mark left knee"), and not before an eponym
+    noun ("Austin Flint murmur", "Cheyne-Stokes respirations")."""
     from nlp.deid import _lexicon
 
     lex = _lexicon()
-    words = [w.lower() for w in _WORDS.findall(text[start:end])]
+    raw = _WORDS.findall(text[start:end])
+    words = [w.lower() for w in raw]
     if not words or all(w in lex.honorifics or w in lex.credentials for w in words):
         return False
     if all(w in lex.common and w not in lex.first and w not in lex.last for w in words):
         return False
     if any(w in lex.facility_generic for w in words):  # "Radiology Associates", "Lab Services"
         return False
-    if len(words) == 1 and words[0] in lex.common and words[0] in lex.non_names:  # "Room", "Name"
-        return False
-    raw = _WORDS.findall(text[start:end])
     listed = [w in lex.first or w in lex.last for w in words]
-    if len(words) == 1 and words[0] in lex.non_names:  # "Rh", "Dx"
+    if len(words) == 1 and words[0] in lex.non_names:  # "Room", "Name", "Rh", "Dx"
         return False
     if all(w in lex.places for w in words):  # "France", "Ireland"
         return False
@@ -385,18 +393,10 @@ def train_transformer(files: Sequence[Path], out: Path | None, *, augment: int =
                       threads: int | None = None):
     """Fine-tune the MiniLM PHI tagger (:mod:`nlp.deid_transformer`) on the same data as :func:`train`."""
     from nlp import deid_transformer
-    from nlp.linking import default_datasets_dir
 
-    datasets = datasets or default_datasets_dir()
-    cases = read_cases(files)
-    data = training_texts(cases, augment, seed)
-    negs = pubmed_negatives(datasets, negatives)
-    silver = clinical_silver(datasets, clinical)
-    meta = {"files": {f.name: sha256_file(f) for f in files}, "cases": len(cases),
-            "identifiers": sum(len(c["phi"]) for c in cases), "augment": augment, "pubmed_negatives": len(negs),
-            "clinical_silver": len(silver), "union_labels": sorted(UNION_LABELS)}
-    return deid_transformer.train(data + silver + [(t, []) for t in negs], out, LABELS, epochs=epochs, seed=seed,
-                                  meta_extra=meta, threads=threads)
+    data, provenance = training_data(files, augment=augment, negatives=negatives, clinical=clinical, seed=seed,
+                                     datasets=datasets)
+    return deid_transformer.train(data, out, LABELS, epochs=epochs, seed=seed, meta_extra=provenance, threads=threads)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ The tokenizer is uncased, so each word piece also gets a learned *shape* embeddi
 belongs to (lower / Title / UPPER / digits / mixed / punctuation): capitalisation is the strongest
 name cue and the uncased vocabulary would drop it. The word-piece, position and type embeddings stay
 frozen, so the shipped artifact holds only the six encoder layers, the shape embedding and the head
-(fp16, ~22 MB); the frozen embeddings are read from the installed package, whose checksum is
+(fp16, 21 MB); the frozen embeddings are read from the installed package, whose checksum is
 recorded at training and checked at load.
 
 Trained by ``python -m nlp.deid_model train --backend transformer`` on the same data as the CNN
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import random
 import sys
 import time
@@ -93,14 +92,13 @@ def _base_key(key: str) -> bool:
     return not key.startswith("pooler.") and not key.endswith("position_ids")
 
 
-def _frozen_keys(state_keys) -> list[str]:
-    return [k for k in state_keys if k.startswith("bert.embeddings.")]
+def _frozen(key: str) -> bool:
+    """Weights taken from the installed base model at load, not stored with the tagger."""
+    return key.startswith("bert.embeddings.")
 
 
 class TransformerTagger:
     """Loaded tagger: :meth:`spans` gives (start, end, label) of the PHI it finds in a text."""
-
-    backend = "transformer"
 
     def __init__(self, path: Path, device: str = "cpu"):
         import torch
@@ -120,7 +118,7 @@ class TransformerTagger:
         self.tokenizer = AutoTokenizer.from_pretrained(str(base))
         self.model = _module(len(self.tags), base)
         state = load_file(str(base / "model.safetensors"))
-        base_state = {f"bert.{k}": v for k, v in state.items() if k.startswith("embeddings.") and _base_key(k)}
+        base_state = {f"bert.{k}": v for k, v in state.items() if _base_key(k) and _frozen(f"bert.{k}")}
         own = {k: v.float() for k, v in load_file(str(path / WEIGHTS)).items()}
         missing, unexpected = self.model.load_state_dict({**base_state, **own}, strict=False)
         if unexpected or [k for k in missing if not k.endswith("position_ids")]:
@@ -290,9 +288,7 @@ def train(examples: list[tuple[str, list[tuple[int, int, str]]]], out: Path | No
     if out is None:
         return None
     out.mkdir(parents=True, exist_ok=True)
-    sd = model.state_dict()
-    own = {k: v.detach().to(torch.float16).contiguous() for k, v in sd.items()
-           if k not in _frozen_keys(sd.keys())}
+    own = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items() if not _frozen(k)}
     save_file(own, str(out / WEIGHTS))
     meta = {"name": "medkg_deid", "backend": "transformer", "labels": list(labels), "version": "0.2.0",
             "description": "PHI tagger fine-tuned from all-MiniLM-L6-v2 (nlp/deid_transformer.py)",
