@@ -174,7 +174,7 @@ from nlp.deid import PHI_TYPES, deidentify  # noqa: E402
 TITLES = {"dr", "mr", "mrs", "ms", "miss", "mx", "prof", "md", "do", "rn", "np", "phd", "pa", "mister", "doctor"}
 NUMBER_WORDS = re.compile(r"(?i)ninety|hundred|one|two|three|four|five|six|seven|eight|nine")
 WORD = re.compile(r"[^\W_]+")
-HOLDOUTS = tuple(f"holdout{k}" for k in range(2, 13))  # each in tests/fixtures/phi_cases_holdoutK.jsonl
+HOLDOUTS = tuple(f"holdout{k}" for k in range(2, 14))  # each in tests/fixtures/phi_cases_holdoutK.jsonl
 DEFAULT_CASES = tuple(REPO / "tests" / "fixtures" / f"phi_cases{s}.jsonl" for s in ("",) + tuple(f"_{h}" for h in HOLDOUTS))
 
 
@@ -367,6 +367,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rules-only", action="store_true",
                     help="the rules alone, without the trained PHI tagger (nlp/deid_model.py)")
     ap.add_argument("--tagger", default=None, help="PHI tagger folder to use instead of the shipped data/models/medkg_deid")
+    ap.add_argument("--o-bias", type=float, default=None,
+                    help="transformer tagger: lower its 'not PHI' logit by this much (default: the model's meta.json o_bias)")
     ap.add_argument("--show-misses", action="store_true", help="print every miss and false positive to stderr")
     args = ap.parse_args(argv)
 
@@ -374,6 +376,12 @@ def main(argv=None) -> int:
         from nlp import deid_model
 
         deid_model.use(args.tagger)
+    if args.o_bias is not None and not args.rules_only:
+        from nlp import deid_model
+
+        tagger = deid_model.load()
+        if hasattr(tagger, "o_bias"):
+            tagger.o_bias = args.o_bias
     planted = evaluate_planted(load_cases([Path(c) for c in args.cases], args.split), model=not args.rules_only)
     datasets = Path(args.datasets) if args.datasets else None
     if datasets is None:
@@ -411,7 +419,8 @@ def main(argv=None) -> int:
     if args.json_out:
         out = Path(args.json_out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"planted": planted, "aci_notes": notes, "tagger": not args.rules_only}, indent=2, ensure_ascii=False))
+        out.write_text(json.dumps({"planted": planted, "aci_notes": notes, "tagger": not args.rules_only,
+                                        "o_bias": args.o_bias}, indent=2, ensure_ascii=False))
     return 0
 
 
