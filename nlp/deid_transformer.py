@@ -100,7 +100,7 @@ def _frozen(key: str) -> bool:
 class TransformerTagger:
     """Loaded tagger: :meth:`spans` gives (start, end, label) of the PHI it finds in a text."""
 
-    def __init__(self, path: Path, device: str = "cpu"):
+    def __init__(self, path: Path, device: str = "cpu", o_bias: float | None = None):
         import torch
         from safetensors.torch import load_file
         from transformers import AutoTokenizer
@@ -124,6 +124,9 @@ class TransformerTagger:
         if unexpected or [k for k in missing if not k.endswith("position_ids")]:
             raise RuntimeError(f"PHI tagger {path}: weights do not fit (missing {missing[:3]}, unexpected {unexpected[:3]})")
         self.model.eval()
+        # Recall lever: the "O" (not PHI) logit is lowered by this much before the argmax, so a word the
+        # model half-suspects is tagged. 0 is the plain argmax; meta.json's "o_bias" holds the shipped value.
+        self.o_bias = float(meta.get("o_bias", 0.0) if o_bias is None else o_bias)
         self.device = device
         self.model.to(device)
         self._torch = torch
@@ -138,7 +141,10 @@ class TransformerTagger:
             for i in range(0, len(windows), 16):
                 chunk = windows[i:i + 16]
                 ids, mask, shp = _pad(torch, [w["ids"] for w in chunk], [w["shapes"] for w in chunk])
-                pred = self.model(ids.to(self.device), mask.to(self.device), shp.to(self.device)).argmax(-1).cpu().tolist()
+                logits = self.model(ids.to(self.device), mask.to(self.device), shp.to(self.device))
+                if self.o_bias:
+                    logits[..., 0] -= self.o_bias  # tag 0 is "O" (see tags())
+                pred = logits.argmax(-1).cpu().tolist()
                 for w, p in zip(chunk, pred):
                     n = len(w["ids"])
                     for j, off in enumerate(w["offsets"]):
