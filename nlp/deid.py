@@ -871,6 +871,25 @@ class _Cand:
     rule: str
 
 
+def fraction_context(text: str, s: int, e: int) -> bool:
+    """"5/5 strength", "pain 7/10", "BP 120/80", "MMSE 24/30": the number at ``text[s:e]`` is a score or
+    ratio by the words around it (``not_date_after_fraction`` / ``not_date_before_fraction``), not a date."""
+    r = _lexicon().rules
+    after = text[e:e + 20].lower()
+    before = text[max(0, s - 25):s].lower()
+    if re.match(r"\s*(?:" + "|".join(re.escape(w) for w in r["not_date_after_fraction"]) + r")\b", after):
+        return True
+    return bool(re.search(r"\b(?:" + "|".join(re.escape(w) for w in r["not_date_before_fraction"]) + r")\s*:?\s*$", before))
+
+
+def plain_md(text: str, s: int, e: int) -> bool:
+    """Whether the m/d at ``text[s:e]`` can be a date by its numbers and the words around it: not "2/2" or
+    "5/5", not a common fraction or a score out of 5 ("1/2", "3/4", "4/5"), not a day over 31, not a
+    score or ratio by :func:`fraction_context`."""
+    a, b = map(int, text[s:e].split("/"))
+    return not (a == b or a < b <= 5 or b > 31 or fraction_context(text, s, e))
+
+
 class _Detector:
     """One pass over one text. Collects candidate spans, then resolves overlaps."""
 
@@ -1420,8 +1439,7 @@ class _Detector:
         md = r"(" + _MONTHNUM + r"/" + _DAY + r")"
 
         def plain(s: int, e: int) -> bool:
-            a, b = map(int, text[s:e].split("/"))
-            return not (a == b or a < b <= 5 or b > 31 or self._fraction_context(s, e))  # "3/5", "4/5": a score
+            return plain_md(text, s, e)
 
         for m in re.finditer(r"(?:(?<=\()|(?<=[A-Za-z][ ]))" + md + r"(?=\)(?![ ]*(?:" + _UNITS + r")\b)|:[ ]|[.;](?:[ ]|\n|$)|[ ]*\n|[ ]*$)", text):
             s, e = m.span(1)
@@ -1493,15 +1511,7 @@ class _Detector:
         return t.end()
 
     def _fraction_context(self, s: int, e: int) -> bool:
-        """"5/5 strength", "pain 7/10", "BP 120/80": a score or ratio, not a date."""
-        r = self.lx.rules
-        after = self.text[e:e + 20].lower()
-        before = self.text[max(0, s - 25):s].lower()
-        if re.match(r"\s*(?:" + "|".join(re.escape(w) for w in r["not_date_after_fraction"]) + r")\b", after):
-            return True
-        if re.search(r"\b(?:" + "|".join(re.escape(w) for w in r["not_date_before_fraction"]) + r")\s*:?\s*$", before):
-            return True
-        return False
+        return fraction_context(self.text, s, e)
 
     def _ages(self) -> None:
         P, text = self.P, self.text
@@ -3401,17 +3411,23 @@ def _render(text: str, found: list[tuple[int, int, str]]) -> DeidResult:
 def _with_tagger(text: str, found: list[tuple[int, int, str]], tagger, rounds: int = 4) -> DeidResult:
     """``text`` de-identified with the rules' spans ``found`` plus the tagger's, to a fixed point.
 
-    The tagger reads the text as the rules left it (their spans already placeholders), i.e. as a
-    second :func:`deidentify` would read the output; what it adds is replaced and it reads again,
-    until it adds nothing (at most ``rounds`` times). So de-identifying the output again finds
-    nothing new: idempotent, as with the rules alone."""
+    The tagger first reads ``text`` itself (what it was trained on): its spans join the rules' spans,
+    and widen those they overlap and reach past ("Winsome" -> "Winsome Campbell-Reid"). Then it reads
+    the text as that left it (spans already placeholders), i.e. as a second :func:`deidentify` would
+    read the output; what it adds is replaced and it reads again, until it adds nothing (at most
+    ``rounds`` times). So de-identifying the output again finds nothing new: idempotent, as with the
+    rules alone. The rules' keep phrases bind the tagger too ("Braxton Hicks")."""
     from nlp import deid_model
 
+    def tagged(t: str) -> list[tuple[int, int, str]]:
+        keep = [m.span() for m in _patterns()["keep_phrases"].finditer(t)]
+        return [(s, e, typ) for s, e, typ in deid_model.model_spans(t, tagger)
+                if not any(s < b and a < e for a, b in keep)]
+
+    found = deid_model.union(text, found, tagged(text), widen=True)
     r = _render(text, found)
     for _ in range(rounds):
-        keep = [m.span() for m in _patterns()["keep_phrases"].finditer(r.text)]
-        extra = [(s, e, typ) for s, e, typ in deid_model.union(r.text, [], deid_model.model_spans(r.text, tagger))
-                 if not any(s < b and a < e for a, b in keep)]  # the rules' keep phrases bind the tagger too ("Braxton Hicks")
+        extra = deid_model.union(r.text, [], tagged(r.text))
         if not extra:
             break
         ends = [sp.out_end for sp in r.spans]

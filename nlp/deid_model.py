@@ -54,10 +54,13 @@ MODEL_DIR = REPO / "data" / "models" / "medkg_deid"
 FIXTURES = REPO / "tests" / "fixtures"
 TRAIN_FILES = ("phi_cases.jsonl",) + tuple(f"phi_cases_holdout{k}.jsonl" for k in range(2, 11))
 LABELS = ("NAME", "DATE", "AGE", "PHONE", "EMAIL", "URL", "ID", "ADDRESS", "IP")
-# Labels whose model spans join the rules' spans. The structured types (e-mail, URL, IP, phone,
-# dates, ages) are patterns the rules validate; names, places and record numbers are where
-# unseen phrasings slip through.
-UNION_LABELS = frozenset({"NAME", "ADDRESS", "ID"})
+# Labels whose model spans join the rules' spans: names, places and record numbers are where unseen
+# phrasings slip through; dates and ages over 89 the rules leave out when they cannot tell them from a
+# score or a count ("RTC 6/2", "jan 3", "the 14th"), so the model's are taken where :func:`acceptable`
+# finds them date-like / over 89. E-mail, URL, IP and phone stay the rules' (validated patterns).
+UNION_LABELS = frozenset({"NAME", "ADDRESS", "ID", "DATE", "AGE"})
+# Types of the rules' spans a model span may widen (dates and ages keep the rules' extent: "the [DATE]", "[AGE>89]M")
+WIDENED = frozenset({"NAME", "ADDRESS", "ID"})
 
 _lock = threading.Lock()
 _loaded: dict[str, object] = {}
@@ -310,6 +313,64 @@ def _number_range(value: str) -> bool:
     return bool(m) and len(m.group(1)) == len(m.group(2)) and 0 < int(m.group(2)) - int(m.group(1)) < 1000
 
 
+_MONTH = re.compile(r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\b")
+_ORDINAL_DAY = re.compile(r"(?i)\b(?:the|on)\s+(?:\d{1,2}(?:st|nd|rd|th)|(?:twenty|thirty)?[\s-]?(?:first|second|third|"
+                          r"fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|thirteenth|fourteenth|"
+                          r"fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|thirtieth))$")
+_DATE_END = re.compile(r"\s*(?:[,.;:)\n]|$|@|at\b|of\b|for\b|\d)")
+_NUMERIC_DATE = re.compile(r"(?<![\d/.])(\d{1,4})([/.\-])(\d{1,2})(?:\2(\d{2,4}))?(?![\d/])")
+_MONTH_YEAR = re.compile(r"(?<![\d/])(?:0?[1-9]|1[0-2])/(?:19|20)\d\d(?![\d/])")  # "1/2022"
+_AFTER_MEASURE = re.compile(r"\s?(?:mm\s?hg|mmh2o|mg|mcg|ml|%|cm|mm|kg|lbs?|pounds?|degrees?|°|bpm|f\b)", re.I)
+_NUMBER_BEFORE = re.compile(r"(?:\d[%)]?|[=+×x*])\s*\(?$")  # "17% (3/18)", "5/5 4/5", "x 2/3"
+
+
+def _date_like(text: str, start: int, end: int) -> bool:
+    """A DATE span of the tagger that is a date by its form, not only by the model's reading of the context:
+    a month name with a day or year ("jan 3", "last Nov"), a date with its year ("07.04.24", "1/2022-12/2023"),
+    an ordinal day after "the" / "on" where a date ends ("on the 14th."), or a bare m/d that the rules'
+    :func:`nlp.deid.plain_md` allows and that is no score out of 10 or after a number ("RTC 6/2");
+    never a measure ("5/5 mmHg") or a span the rules' fraction words mark as a dose or score ("May 3-4 tablets")."""
+    from nlp.deid import fraction_context, plain_md
+
+    value = text[start:end]
+    if _AFTER_MEASURE.match(text, end) or fraction_context(text, start, end):
+        return False
+    if _MONTH.search(value) and (any(c.isdigit() for c in value) or not value.strip().lower().startswith("may")):
+        return True
+    if _MONTH_YEAR.search(value):
+        return True
+    if _ORDINAL_DAY.search(text[max(0, start - 4):end]) and _DATE_END.match(text, end):
+        return True
+    for m in _NUMERIC_DATE.finditer(value):
+        s, e = start + m.start(), start + m.end()
+        if m.group(4) or len(m.group(1)) == 4:
+            return True
+        if m.group(2) != "/" or not (1 <= int(m.group(1)) <= 12 and 1 <= int(m.group(3)) <= 31):
+            continue
+        if _date_cue_before(text, s):  # "onset 2/2", "seen 1/3"
+            return True
+        if not (int(m.group(3)) == 10 and int(m.group(1)) <= 10) and plain_md(text, s, e) \
+                and not _NUMBER_BEFORE.search(text, max(0, s - 6), s):
+            return True
+    return False
+
+
+def _date_cue_before(text: str, s: int) -> bool:
+    """Whether the words before offset ``s`` are a date cue of the rules (``date_preps``: "on", "since", "seen",
+    "dos", "appt"...) or "onset"."""
+    from nlp.deid import _lexicon
+
+    before = text[max(0, s - 24):s].lower()
+    cues = ["onset"] + list(_lexicon().rules["date_preps"])
+    return bool(re.search(r"(?<![\w/])(?:" + "|".join(re.escape(c) for c in cues) + r")\s*$", before))
+
+
+def _age_over_89(text: str, start: int, end: int) -> bool:
+    """An AGE span of the tagger: digits from 90 to 129, no measure after them ("96 y/o", "91F"; not "98 F", "93 kg")."""
+    nums = [int(n) for n in re.findall(r"\d+", text[start:end])]
+    return bool(nums) and all(89 < n < 130 for n in nums) and not _AFTER_MEASURE.match(text, end)
+
+
 _UNIT_ADDRESS = re.compile(r"(?i)\d+\s*(?:north|south|east|west|[nsew])")  # a ward: "3 West"
 # names that are also English words a note opens a sentence with ("Mark left knee", "Will recheck")
 _WORD_NAMES = frozenset("mark will bill sue pat grant hope faith frank rob chase jack drew don joy rose may june dawn "
@@ -329,6 +390,7 @@ def acceptable(text: str, start: int, end: int, label: str) -> bool:
       a genetic locus ("15q11-13", "D22S259") or a page range ("22068-22074");
     * NAME: no digit token ("q15 min", "0ab"; OCR digits inside a word stay: "Mal0ne"), and
       :func:`plausible_name`;
+    * DATE: :func:`_date_like`; AGE: :func:`_age_over_89`;
     * ADDRESS: no dose, duration or count with its unit ("3 h. Carbidopa-levodopa 25/100 1.5 tab"),
       no gene-like symbol alone ("BRCA2"), no ward ("3 West"), and not led by a drug, device or
       eponym word ("Mepilex Border", "Santyl")."""
@@ -345,6 +407,10 @@ def acceptable(text: str, start: int, end: int, label: str) -> bool:
                     or _CODING_LINE.match(line) or _GENETIC_LOCUS.fullmatch(value) or _number_range(value))
     if label == "NAME":
         return not _DIGIT_TOKEN.search(value) and plausible_name(text, start, end)
+    if label == "DATE":
+        return _date_like(text, start, end)
+    if label == "AGE":
+        return _age_over_89(text, start, end)
     if label == "ADDRESS":
         if _DOSE.search(value) or _GENE_LIKE.fullmatch(value) or _UNIT_ADDRESS.fullmatch(value):
             return False
@@ -368,9 +434,15 @@ def model_spans(text: str, nlp=None, labels: frozenset[str] = UNION_LABELS) -> l
     return [(s, e, typ) for s, e, typ in found if typ in labels and acceptable(text, s, e, typ)]
 
 
-def union(text: str, found: Sequence[tuple[int, int, str]], extra: Sequence[tuple[int, int, str]]
-          ) -> list[tuple[int, int, str]]:
+def union(text: str, found: Sequence[tuple[int, int, str]], extra: Sequence[tuple[int, int, str]],
+          widen: bool = False) -> list[tuple[int, int, str]]:
     """The rules' spans ``found`` plus the model's ``extra`` spans that overlap none of them, sorted.
+
+    With ``widen`` (the model read the original text), a model span that overlaps rule spans of the
+    ``WIDENED`` types and reaches past them widens them instead of being dropped: the rules caught
+    "Harbor Freight" or "Winsome", the model "Harbor Freight Tools" or "Winsome Campbell-Reid"; the
+    widened span keeps the type of the longest rule span it covers. A model NAME that only touches a
+    rule NAME is blocked as one next to a placeholder is (below).
 
     A placeholder already in ``text`` blocks the model spans that touch it (overlap, or are next to
     it across at most one space or punctuation mark): in de-identified text the tagger reads
@@ -378,14 +450,38 @@ def union(text: str, found: Sequence[tuple[int, int, str]], extra: Sequence[tupl
     change the text again."""
     from nlp.deid import _PLACEHOLDER_RE
 
-    taken = sorted(found)
     blocked = [(m.start() - 2, m.end() + 2) for m in _PLACEHOLDER_RE.finditer(text)]
-    out = list(taken)
+    # a name next to a rule's name, not part of it, is a word the model read as the same person's ("환자 [NAME]",
+    # "[NAME] NSTEMI"): as next to a placeholder in the text as the rules leave it
+    beside = [(a - 2, a) for a, _, t in found if t == "NAME"] + [(b, b + 2) for _, b, t in found if t == "NAME"]
+    out = sorted(found)
     for s, e, typ in extra:
-        if any(s < b and a < e for a, b, *_ in taken + blocked):
+        hit = [f for f in out if s < f[1] and f[0] < e]
+        if any(s < b and a < e for a, b in blocked) and not (widen and hit):
             continue
-        out.append((s, e, typ))
-    return sorted(out)
+        if widen and typ == "NAME" and not hit and any(s < b and a < e for a, b in beside):
+            continue
+        if not hit:
+            out.append((s, e, typ))
+        elif widen and all(f[2] in WIDENED for f in hit):
+            lo, hi = hit[0][0], max(f[1] for f in hit)
+            lo = s if s < lo and _adds_words(text[s:lo]) else lo
+            hi = e if e > hi and _adds_words(text[hi:e]) else hi
+            if (lo, hi) != (hit[0][0], max(f[1] for f in hit)):
+                kind = max(hit, key=lambda f: f[1] - f[0])[2]
+                out = [f for f in out if f not in hit] + [(lo, hi, kind)]
+        out.sort()
+    return out
+
+
+def _adds_words(piece: str) -> bool:
+    """Whether the part of a model span beyond the rules' span holds more than titles and credentials
+    ("Dr." before "[NAME]" stays, as the rules leave it)."""
+    from nlp.deid import _lexicon
+
+    lex = _lexicon()
+    words = [w.lower() for w in _WORDS.findall(piece)]
+    return any(w not in lex.honorifics and w not in lex.credentials for w in words) or any(c.isdigit() for c in piece)
 
 
 def train_transformer(files: Sequence[Path], out: Path | None, *, augment: int = 2, negatives: int = 400,

@@ -25,6 +25,47 @@ def test_union_adds_only_spans_clear_of_rules_and_placeholders():
     assert deid_model.union(text, rules, extra) == [(18, 30, "NAME"), (36, 44, "ID")]
 
 
+def test_union_widen_extends_rule_spans_the_model_reaches_past():
+    text = "Employer: Harbor Freight Tools. Seen by Dr. Winsome Campbell-Reid."
+    def at(s, typ):
+        i = text.index(s)
+        return (i, i + len(s), typ)
+    rules = [at("Harbor Freight", "ADDRESS"), at("Winsome", "NAME")]
+    extra = [at("Harbor Freight Tools", "ADDRESS"), at("Dr. Winsome Campbell-Reid", "NAME")]
+    # without widen the overlapping model spans are dropped; with it the rule spans grow, keeping their
+    # type, but not over a title ("Dr." stays, as the rules leave it)
+    assert deid_model.union(text, rules, extra) == sorted(rules)
+    assert deid_model.union(text, rules, extra, widen=True) == [at("Harbor Freight Tools", "ADDRESS"),
+                                                                at("Winsome Campbell-Reid", "NAME")]
+    # a model span inside a rule span changes nothing
+    assert deid_model.union(text, rules, [at("Freight", "NAME")], widen=True) == sorted(rules)
+
+
+@pytest.mark.parametrize("text,span,label,expected", [
+    ("RTC 6/2 for disclosure.", "6/2", "DATE", True),  # a bare m/d the rules cannot place
+    ("Seen 07.04.24 in clinic.", "07.04.24", "DATE", True),
+    ("Employed 1/2022-12/2023 at the plant.", "1/2022-12/2023", "DATE", True),
+    ("Call back on the 14th.", "the 14th", "DATE", True),
+    ("Pt wants jan 3 appt.", "jan 3", "DATE", True),
+    ("BIMS 12/15, Morse 55.", "12/15", "DATE", False),  # a score by the rules' fraction words
+    ("BP 120/80 sitting.", "120/80", "DATE", False),  # no month and day
+    ("battery longevity 9.5 yr", "9.5", "DATE", False),  # a decimal
+    ("blood cx 2/2 bottles positive", "2/2", "DATE", False),
+    ("Pressure 5/5 mmHg.", "5/5", "DATE", False),  # a measure
+    ("a 96 y/o woman", "96", "AGE", True),
+    ("an 86 y/o woman", "86", "AGE", False),  # ages up to 89 are not PHI
+    ("a 96 kg man", "96", "AGE", False),  # a measure
+    ("Shunt set at ninety mmH2O.", "ninety", "AGE", False),  # spoken ages are the rules' (they need "years")
+    ("Fracture at 2nd and 3rd metatarsals.", "2nd", "DATE", False),  # an ordinal that is no day
+    ("Take May 3-4 tablets daily.", "May 3-4", "DATE", False),  # a dose by the rules' fraction words
+    ("Naming 4/10, improved to 7/10 with cues.", "7/10", "DATE", False),  # a score out of 10
+    ("Strength 5/5 5/5 4/5 throughout.", "4/5", "DATE", False),
+])
+def test_acceptable_dates_and_ages(text, span, label, expected):
+    start = text.index(span)
+    assert deid_model.acceptable(text, start, start + len(span), label) is expected
+
+
 @pytest.mark.parametrize("text,span,expected", [
     ("Abdomen: soft, non-tender.", "Abdomen", False),  # a common word in no name list
     ("Respiratory Rate: 18", "Respiratory Rate", False),
