@@ -128,6 +128,15 @@ unseen with the code after the holdout10 fixes (1ede4e9 + this paragraph): rules
 and towns (84), bare m/d dates in logs ("onset 9/27", "RTC 2/27", "2/3 ✓ 2/4 ✓"), HL7 PID-3 components, OCR-garbled and
 dictated numbers. holdout11 is kept unseen (not fixed) this session.
 
+A fourteenth set, ``holdout13`` (``tests/fixtures/phi_cases_holdout13.jsonl``, 226 cases, 1633 identifiers, 41 negative
+controls; dental, eye, skin, hearing, foot, occupational, school, prison, VA, hospice, home health, dialysis, transplant,
+pharmacy / poison-control calls, run sheets, triage, anesthesia, pathology, radiology, consents, research logs, death
+certificates; HL7 / CSV / JSON / CDA), written by a separate author and committed (1cabe03) before deid ran on it;
+unseen: rules 86.5%, rules + tagger (code of the session start) 93.0%, with the session-8 union (the tagger reads the
+original note, widens rule spans, adds dates and ages) 95.1%, and with the tagger retrained on sets 1-12 95.5%
+(bench/results/deid_holdout13_unseen_*.json; the retrained tagger is not shipped: it broke 6 clinical unit-test
+texts). Then tuned on its false positives: shipped 95.1%, negatives 15 -> 10 of 41.
+
 Protocol for each new held-out set: write the cases (PHI planted and typed, plus negative controls
 with look-alike clinical text) and commit them before deid ever runs on them; measure once with
 ``--split NAME`` and commit that result as the unseen number; only then fix misses, with general
@@ -150,7 +159,7 @@ spans on ACI-Bench / MTS-Dialog / PubMed reviewed by hand); the set's later numb
 
 Usage::
 
-    python bench/deid_eval.py [results/deid.json] [--split test|dev|holdout|holdout2|...|holdout11|all] [--rules-only]
+    python bench/deid_eval.py [results/deid.json] [--split test|dev|holdout|holdout2|...|holdout13|all] [--rules-only]
         [--cases FILE ...] [--datasets ../shared/datasets] [--aci-split valid|train]
 """
 from __future__ import annotations
