@@ -381,13 +381,11 @@ def main(argv=None) -> int:
     ap.add_argument("--show-misses", action="store_true", help="print every miss and false positive to stderr")
     args = ap.parse_args(argv)
 
-    if args.tagger:
-        from nlp import deid_model
+    from nlp import deid_model
 
+    if args.tagger:
         deid_model.use(args.tagger)
     if args.o_bias is not None and not args.rules_only:
-        from nlp import deid_model
-
         tagger = deid_model.load()
         if hasattr(tagger, "o_bias"):
             tagger.o_bias = args.o_bias

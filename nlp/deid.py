@@ -597,6 +597,11 @@ def _patterns() -> dict[str, re.Pattern]:
         r"previous|past|around|on)\s+(?:(?:early|mid|late)[\s\-])?)("
         + "|".join(m for m in _MONTHS_FULL) + r"|Sept?\.|Oct\.|Nov\.|Dec\.|Jan\.|Feb\.|Aug\.)(?![\w'])")
     date_preps = _alt(r["date_preps"])
+    # lowercased text around a number: a score or ratio word after / before it (fraction_context)
+    P["fraction_after"] = re.compile(r"\s*(?:" + "|".join(re.escape(w) for w in r["not_date_after_fraction"]) + r")\b")
+    P["fraction_before"] = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in r["not_date_before_fraction"]) + r")\s*:?\s*$")
+    # lowercased text ending in a date cue ("onset", "seen", "dos"...): the tagger's bare m/d after it (deid_model)
+    P["date_cue_end"] = re.compile(r"(?<![\w/])" + _alt(["onset"] + list(r["date_preps"]), flex_space=False) + r"\s*$")
     P["date_md_ctx"] = re.compile(r"(?i:\b" + date_preps + r")\s*:?\s*(?:the\s+)?(" + _MONTHNUM + r"/" + _DAY + r")" + _NA)
     # "Pre-op assessment on 04.03.24": day.month.yy after a date preposition (with a 4-digit year: date_dots)
     P["date_dots_ctx"] = re.compile(r"(?i:\b" + date_preps + r")\s*:?\s*(" + _DAY + r"\." + _MONTHNUM + r"\.\d{2})" + _NA)
@@ -875,12 +880,8 @@ class _Cand:
 def fraction_context(text: str, s: int, e: int) -> bool:
     """"5/5 strength", "pain 7/10", "BP 120/80", "MMSE 24/30": the number at ``text[s:e]`` is a score or
     ratio by the words around it (``not_date_after_fraction`` / ``not_date_before_fraction``), not a date."""
-    r = _lexicon().rules
-    after = text[e:e + 20].lower()
-    before = text[max(0, s - 25):s].lower()
-    if re.match(r"\s*(?:" + "|".join(re.escape(w) for w in r["not_date_after_fraction"]) + r")\b", after):
-        return True
-    return bool(re.search(r"\b(?:" + "|".join(re.escape(w) for w in r["not_date_before_fraction"]) + r")\s*:?\s*$", before))
+    P = _patterns()
+    return bool(P["fraction_after"].match(text[e:e + 20].lower()) or P["fraction_before"].search(text[max(0, s - 25):s].lower()))
 
 
 def plain_md(text: str, s: int, e: int) -> bool:

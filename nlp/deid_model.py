@@ -361,11 +361,9 @@ def _date_like(text: str, start: int, end: int) -> bool:
 def _date_cue_before(text: str, s: int) -> bool:
     """Whether the words before offset ``s`` are a date cue of the rules (``date_preps``: "on", "since", "seen",
     "dos", "appt"...) or "onset"."""
-    from nlp.deid import _lexicon
+    from nlp.deid import _patterns
 
-    before = text[max(0, s - 24):s].lower()
-    cues = ["onset"] + list(_lexicon().rules["date_preps"])
-    return bool(re.search(r"(?<![\w/])(?:" + "|".join(re.escape(c) for c in cues) + r")\s*$", before))
+    return _patterns()["date_cue_end"].search(text[max(0, s - 24):s].lower()) is not None
 
 
 def _age_over_89(text: str, start: int, end: int) -> bool:
@@ -471,10 +469,10 @@ def union(text: str, found: Sequence[tuple[int, int, str]], extra: Sequence[tupl
         if not hit:
             out.append((s, e, typ))
         elif widen and all(f[2] in WIDENED for f in hit):
-            lo, hi = hit[0][0], max(f[1] for f in hit)
-            lo = s if s < lo and _adds_words(text[s:lo]) else lo
-            hi = e if e > hi and _adds_words(text[hi:e]) else hi
-            if (lo, hi) != (hit[0][0], max(f[1] for f in hit)):
+            lo0, hi0 = hit[0][0], max(f[1] for f in hit)
+            lo = s if s < lo0 and _adds_words(text[s:lo0]) else lo0
+            hi = e if e > hi0 and _adds_words(text[hi0:e]) else hi0
+            if (lo, hi) != (lo0, hi0):
                 kind = max(hit, key=lambda f: f[1] - f[0])[2]
                 out = [f for f in out if f not in hit] + [(lo, hi, kind)]
         out.sort()

@@ -100,7 +100,7 @@ def _frozen(key: str) -> bool:
 class TransformerTagger:
     """Loaded tagger: :meth:`spans` gives (start, end, label) of the PHI it finds in a text."""
 
-    def __init__(self, path: Path, device: str = "cpu", o_bias: float | None = None):
+    def __init__(self, path: Path, device: str = "cpu"):
         import torch
         from safetensors.torch import load_file
         from transformers import AutoTokenizer
@@ -126,7 +126,7 @@ class TransformerTagger:
         self.model.eval()
         # Recall lever: the "O" (not PHI) logit is lowered by this much before the argmax, so a word the
         # model half-suspects is tagged. 0 is the plain argmax; meta.json's "o_bias" holds the shipped value.
-        self.o_bias = float(meta.get("o_bias", 0.0) if o_bias is None else o_bias)
+        self.o_bias = float(meta.get("o_bias", 0.0))
         self.device = device
         self.model.to(device)
         self._torch = torch
