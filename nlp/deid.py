@@ -456,11 +456,15 @@ def _patterns() -> dict[str, re.Pattern]:
                                         r"(?:[ \-]\d{1,4}){2,4})(?![\w\-])")
     # UK mobiles written nationally: "07700 900461", "07911 123 456"
     P["phone_uk_mobile"] = re.compile(r"(?<![\w\-.+/])07[1-9]\d{2}[ ]?(?:\d{6}|\d{3}[ ]\d{3})(?![\w\-]|\.\d)")
+    # national numbers with a trunk or area code in brackets: "(08) 5550 0128", "(51) 99555-0173", "(02) 9555 0123";
+    # Australian mobiles "0433 555 417"
+    P["phone_area_paren"] = re.compile(r"(?<![\w\-.+/])\(0?\d{1,4}\)[ ]?\d{3,5}[ \-]\d{3,4}(?![\w\-]|[.,]\d)")
+    P["phone_au_mobile"] = re.compile(r"(?<![\w\-.+/])04\d{2}[ ]?\d{3}[ ]?\d{3}(?![\w\-]|[.,]\d)")
     P["phone_ext_x"] = re.compile(r"(?<![\w\-])[xX][ ]?(\d-\d{4})(?![\w\-]|\s*" + _UNITS + r")")
     P["phone_suffix"] = re.compile(r"[ ,]+(?i:pin|opt(?:ion)?\.?|press|ext\.?)[ ]*#?[ ]*\d{1,6}(?![\w\-])")
     P["pager"] = re.compile(r"(?i:\b(?:pager|pgr|beeper|ext\.?|extension)\s*[:#]?\s*|\bpaged\b[^\n]{0,40}?\bat\s+)(\d-?\d{4}|\d{4,5})(?![\w\-/]|\.\d)")
     P["phone_labeled"] = re.compile(
-        r"(?i:\b(?:phone|ph|tel|telephone|cell|cellphone|mobile|fax|pager|beeper|home|work|contact(?:\s+number)?|"
+        r"(?i:\b(?:phone|ph|tel|telephone|cell|cellphone|mobile|mob|fax|pager|beeper|home|work|contact(?:\s+number)?|contato|celular|"
         r"call(?:ed)?(?:\s+(?:at|back))?|reach(?:ed)?(?:\s+at)?|text)\b)\s*[:#.]?\s*(?:(?:is|at|number)\s+)?"
         r"(\(?\+?\d[\d\s().\-]{5,18}\d(?:\s*(?:ext\.?|x)\s*\d{1,6})?)(?![\w/\-]|\.\d)")
     # ------------------------------------------------------------------ ids
@@ -490,11 +494,13 @@ def _patterns() -> dict[str, re.Pattern]:
         r"cpf|cart[aã]o\s+(?:sus|nacional\s+de\s+sa[uú]de)|cns|nhc|rg|"
         r"armband(?:\s*(?:id|number|no\.?|#))?|wristband(?:\s*(?:id|number|no\.?|#))?|(?:blood\s+bank|bb)\s+(?:id|number|no\.?|#|band)|"
         r"(?:study\s+)?(?:subject|participant|enrollee)(?:\s*(?:id|number|no\.?|#))?|aadhaar(?:\s*(?:number|no\.?|#))?|"
+        r"lic\.?|folder(?:\s*(?:number|no\.?|#))?|nam|tracking(?:\s*(?:number|no\.?|#))?|subj|group|"
+        r"hpcsa|phecc|ahpra|gmc|"
         r"id\s*(?:number|no\.?|#)|identifier|id|ident)")
     P["id_labeled"] = re.compile(
         r"(?i:\b" + id_labels + r")\s*(?:[:#=]|\bis\b|\bwas\b)?\s*(?:#\s*)?\(?"
         r"((?:\d{3}\s\d{2}\s\d{4})|(?:[A-Z]{1,4}\s(?=\d))?(?=[A-Za-z0-9\-/.]*\d)[A-Za-z0-9](?:(?:[A-Za-z0-9\-]|/(?=[A-Za-z0-9])|\.(?=\d))*[A-Za-z0-9])?"
-        r"(?:\s\d{1,3}(?=\s*(?:[,;]|$))|(?:\s\d{1,5}){1,3}(?=\s*(?:[,;)]|\.(?!\d)|$|\s\s)))?)(?![\w\-/])", re.M)
+        r"(?:\s\d{1,3}(?=\s*(?:[,;]|$))|(?:\s\d{1,5}){1,5}(?=\s*(?:[,;)]|\.(?!\d)|$|\s\s)))?)(?![\w\-/])", re.M)
     # ISBT 128 blood unit numbers ("W0366 23 123456 4"); Brazilian CPF ("123.456.789-09"); card numbers in groups of four
     P["id_isbt"] = re.compile(r"(?<![\w\-])[A-Z]\d{4}[ ]?\d{2}[ ]?\d{6}(?:[ ]?[0-9A-Z](?:[ ]?[0-9A-Z]{2})?)?(?![\w\-])")
     P["id_cpf"] = re.compile(r"(?<![\w.\-])\d{3}\.\d{3}\.\d{3}-\d{2}(?![\w\-]|\.\d)")
@@ -618,8 +624,9 @@ def _patterns() -> dict[str, re.Pattern]:
     P["holiday"] = re.compile(r"\b" + _alt(r["holidays"]) + r"(?![\w])(?:,?\s+" + _YEAR4 + r"(?![\w\-/]|\.\d))?")
     # a clock time right after a date ("03/04/2021 14:32", "10/31/23 0910", "3/6/2021 4:52 PM")
     P["time_after"] = re.compile(
-        r"(?:[ \t]*,?[ \t]+|[ \t]*@[ \t]*)(?:(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?(?:\s?(?:[AaPp]\.[Mm]\.|[AaPp][Mm]\b))?|"
-        r"(?:[01]\d|2[0-3])[0-5]\d(?:\s?(?:h|hrs?)\b)?)(?:\s?(?:Z|UTC|GMT|[ECMP][SD]T)\b)?(?![\w/\-]|[.:]\d)")
+        r"(?:[ \t]*,?[ \t]+|[ \t]*@[ \t]*)(?:(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?(?:\s?(?:[AaPp]\.[Mm]\.|[AaPp][Mm]\b)|[AaPp]\b)?|"
+        r"(?:1[0-2]|0?[1-9])\s?(?:[AaPp]\.[Mm]\.|[AaPp][Mm]\b)|"
+        r"(?:[01]\d|2[0-3])[0-5]\d(?:\s?(?:h|hrs?)\b)?)(?:\s?(?:Z|UTC|GMT|[ECMP][SD]?T|[+\-](?:0\d|1[0-4])[03]0)(?![\w]))?(?![\w/\-]|[.:]\d)")
     # m/d without a year next to a weekday or a clock time ("Thursday 3/11", "ECG 3/4 0640")
     P["date_md_any"] = re.compile(_NB + r"(" + _MONTHNUM + r"/" + _DAY + r")" + _NA)
     # ------------------------------------------------------------------ ages > 89
@@ -1193,6 +1200,7 @@ class _Detector:
         self._counties_businesses()
         self._residence_units()
         self._facility_of_place()
+        self._agencies()
 
     def _phones(self) -> None:
         P, text = self.P, self.text
@@ -1218,6 +1226,11 @@ class _Detector:
             self.add(m.start(1), m.end(1), "PHONE", "phone_ext")
         for m in P["phone_uk_mobile"].finditer(text):
             self.add(m.start(), m.end(), "PHONE", "phone_uk_mobile")
+        for key in ("phone_area_paren", "phone_au_mobile"):
+            for m in P[key].finditer(text):
+                if sum(c.isdigit() for c in m.group()) >= 9 and not re.match(r"\s*" + _UNITS + r"(?![\w])", text[m.end():m.end() + 10]) \
+                        and not self._code_context(m.start()):
+                    self.add(m.start(), m.end(), "PHONE", key)
         for m in P["phone_labeled"].finditer(text):
             v = m.group(1)
             if sum(c.isdigit() for c in v) >= 7:
@@ -1247,6 +1260,8 @@ class _Detector:
             v = m.group(1)
             digits = sum(c.isdigit() for c in v)
             if (digits >= 3 or (digits >= 2 and len(v) >= 5)) and not self._code_context(m.start(1)) \
+                    and not re.match(r"\s*" + _UNITS + r"(?![\w])", text[m.end(1):m.end(1) + 10]) \
+                    and not (digits < 5 and re.fullmatch(r"(?i)group\W*", text[m.start():m.start(1)])) \
                     and not any(P[k].fullmatch(v) for k in ("date_mdy", "date_dmy", "date_iso", "date_dots")):
                 self.add(m.start(1), m.end(1), "ID", "id_labeled")
         for key in ("id_isbt", "id_cpf", "id_card_groups"):
@@ -1529,6 +1544,14 @@ class _Detector:
         P, text, lx = self.P, self.text, self.lx
         for m in P["street_named"].finditer(text):
             self.add(m.start(1), m.end(1), "ADDRESS", "street_named")
+        # "Katoomba NSW 2780", "Townsville QLD 4813": a town, an Australian state and its postcode; US military mail
+        # ("PSC 78 Box 4410, APO AP 96326", "Unit 2050 Box 4190, APO AE 09049"); an Irish county and Eircode
+        for m in re.finditer(r"\b(?:[A-Z][a-z'’\-]+[ ]){0,2}[A-Z][a-z'’\-]+,?[ ](?:NSW|VIC|Vic|QLD|Qld|SA|WA|TAS|Tas|NT|ACT)[ ]\d{4}(?![\w\-])"
+                             r"|\b(?:(?:PSC|CMR|Unit)[ ]\d{1,5},?[ ]Box[ ]\d{1,5},?[ ])?(?:APO|FPO|DPO)[ ](?:AA|AE|AP)[ ]\d{5}(?![\w\-])"
+                             r"|\b(?:[A-Z][a-z'’\-]+,[ ])?Co\.?[ ](?P<county>[A-Z][a-z]+)(?:,?[ ][AC-FHKNPRTV-Y]\d[\dW][ ]?[AC-FHKNPRTV-Y0-9]{4})?(?![\w])", text):
+            if m.group("county") and m.group("county").lower() not in lx.towns and not re.search(r"\d", m.group()):
+                continue  # "Co. Cork" (a county named by its town), not "Co Q10"
+            self.add(m.start(), m.end(), "ADDRESS", "au_postcode_apo_eircode")
         for m in P["street_named_abbr"].finditer(text):
             g = next(k for k in (1, 2, 4) if m.group(k))
             self.add(m.start(g), m.end(3) if g == 2 and m.group(3) else m.end(g), "ADDRESS", "street_named")
@@ -2078,6 +2101,28 @@ class _Detector:
                 end += t.end()
             self.add(m.start(), end, "ADDRESS", "business")
 
+    _AGENCY = (r"(?:EMS|PD|FD|SO|DPS|Police(?:[ ]Department|[ ]Dept\.?)?|Fire(?:[ ](?:Department|Dept\.?|Rescue|District))?|"
+               r"Sheriff'?s?(?:[ ](?:Office|Department|Dept\.?))?|Ambulance(?:[ ]Service)?|Rescue(?:[ ]Squad)?|Medic[ ]\d{1,4})")
+
+    def _agencies(self) -> None:
+        """Police, fire and ambulance services named by their town or county: "Lubbock PD", "Sioux County EMS",
+        "Tri-County EMS Medic 14", "Harris County Sheriff's Office". A found town or county grows over the agency
+        word after it; a hyphenated or capitalized place word right before EMS / Fire Rescue / Ambulance is taken
+        with it when it is not a common word ("Tri-County EMS", not "Pediatric EMS")."""
+        text, lx = self.text, self.lx
+        after = re.compile(r"[ ]" + self._AGENCY + r"(?:[ ]Medic[ ]\d{1,4})?(?![\w'])")
+        for c in list(self.cands):
+            if c.type == "ADDRESS":
+                m = after.match(text, c.end)
+                if m:
+                    self.add(c.start, m.end(), "ADDRESS", "agency")
+        for m in re.finditer(r"\b((?:[A-Z][a-z]+-)?[A-Z][a-z]+(?:[ ][A-Z][a-z]+)?)[ ](?:EMS|Fire[ ]Rescue|Ambulance(?:[ ]Service)?|Rescue[ ]Squad)"
+                             r"(?:[ ]Medic[ ]\d{1,4})?(?![\w'])", text):
+            words = [w for w in re.split(r"[ \-]", m.group(1)) if w.lower() not in ("tri", "county", "multi", "inter")]
+            if words and all(w.lower() in lx.common or w.lower() in lx.clinical for w in words) or self._protected(*m.span()):
+                continue
+            self.add(m.start(), m.end(), "ADDRESS", "agency")
+
     def _lowercase_line(self, pos: int) -> bool:
         """The line holding pos is written in lowercase (a portal message, ASR text): no capitalized word but "I"."""
         a = self._line_start(pos)
@@ -2607,6 +2652,40 @@ class _Detector:
             if not ((m.group(1) and m.group(1) != "#") or re.search(r"[0-9_.]", v) or v[1:] in lx.last or v[2:] in lx.last):
                 continue
             self.add(m.start(2), m.end(2), "NAME", "user_name")
+
+        # 7d'. a user name alone in a cell of a delimited row (a CSV export's "entered by" column: "...,approved,bortiz"):
+        # an initial or two glued to a listed surname of 4+ letters, not itself a word
+        for ls, line in _lines_with_offsets(text):
+            if sum(line.count(d) for d in ",|\t") < 3:
+                continue
+            for m in re.finditer(r"(?:^|(?<=[,|\t]))[ ]*([a-z]{5,16})[ ]*(?=[,|\t]|$)", line):
+                v = m.group(1)
+                if v in lx.common or v in lx.clinical or v in lx.first or v in lx.last or v in _STOP_WORDS \
+                        or not any(len(v) - k >= 4 and v[k:] in lx.last for k in (1, 2)):
+                    continue
+                self.add(ls + m.start(1), ls + m.end(1), "NAME", "user_name_cell")
+        # 7d''. initials that sign an entry: "Tech VNK", "Cytotechnologist DK", "Initials HWK", "Note (KS):",
+        # "Collected 10/21/24 07:35 by PKM", "... at bedside. — DG", "— jk 01/05"; not credentials or departments
+        not_initials = {"md", "do", "rn", "pa", "np", "lpn", "cna", "ma", "ir", "gi", "ed", "er", "or", "pt", "ot", "st",
+                        "slp", "rt", "ct", "us", "mri", "icu", "ccu", "ems", "ob", "ent", "ekg", "ecg", "iv", "pcp", "nicu",
+                        "picu", "pacu", "cvs", "rx", "dx", "tx", "hx", "fx", "sx", "ok", "na", "n/a", "am", "pm", "qa", "qc",
+                        "lab", "dr", "mr", "ms", "mrs", "pharm", "sw", "cm", "ua", "cbc", "bmp", "cmp", "abg", "poc", "id", "ep",
+                        "hem", "onc", "gyn", "uro", "ns", "ccm", "pmr", "ap", "cp", "bb", "mft", "dme", "hh", "rrt", "ucc"}
+        for m in re.finditer(r"(?:\b(?:(?i:tech|technologist|technician|cytotech|cytotechnologist|phlebotomist|initials?|scribe|"
+                             r"(?:collected|drawn|entered|performed|verified|checked|reviewed|initialed|witnessed|given|administered|"
+                             r"dispensed|prepared|issued|released|transcribed)\b[^.\n]{0,30}?\bby))[ \t]*:?[ \t]*"
+                             r"|(?:^|[ \t])(?:—|--|–)[ \t]*|\b(?i:note)[ ]\()"
+                             r"([A-Z]{2,3}|[a-z]{2,3})(?=\)?:|[ \t]*(?:$|\n|\d{1,2}/\d{1,2}\b|[.,;|])|[ \t]+\d)", text):
+            v = m.group(1)
+            dash = re.search(r"(?:—|--|–)[ \t]*$", m.group()[:-len(v)])
+            if dash and not re.match(r"[ \t]*(?:$|\n|\d{1,2}/\d{1,2}\b)", text[m.end(1):m.end(1) + 8]):
+                continue  # "— GCS 15 after fall", "– BG 62 mg/dL": a sign-off stands at the end of its line
+            if v.lower() in not_initials or v.islower() and not dash \
+                    or v.lower() in _STOP_WORDS or self._protected(*m.span(1)):
+                continue
+            if v.isupper() and v.lower() in lx.common and not re.search(r"(?i:initials?|tech\w*|cyto\w*|\bby)[ \t]*:?[ \t]*$", m.group()[:-len(v)]):
+                continue
+            self.add(m.start(1), m.end(1), "NAME", "initials")
 
         # 7e. letter salutations ("Dear Tomasz,", "Dear Ms. X:" is step 1) and phrases that introduce a
         # person ("card on file for X", "identified by wristband as X", "Consent signed by X"): a

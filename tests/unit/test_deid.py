@@ -723,3 +723,49 @@ def test_holdout9_rule_examples(text, expected):
 def test_holdout9_rules_keep_clinical_text(text):
     assert deidentify(text, model=False).text == text
     assert deidentify(text).text == text
+
+
+# holdout13 fixes (session 9): clock times with a/p, "pm" hours, zones and offsets join the date; HL7 sending and
+# receiving facilities; police / fire / ambulance services; a user name alone in a CSV cell; initials that sign an
+# entry; IDs after licence, folder, tracking, subject and group labels; national phone numbers with a bracketed
+# area code and Australian mobiles; Australian town + state + postcode, military mail, Irish counties
+@pytest.mark.parametrize("text, expected", [
+    ("[3/21 9:14a] CLINIC: Hi", "[[DATE]] CLINIC: Hi"),
+    ("intake 9/16 1pm; therapist", "intake [DATE]; therapist"),
+    ("Date: Mon, 12 Feb 2024 08:41:33 -0600 | Subject", "Date: [DATE] | Subject"),
+    ("Sponsor notified 16-AUG-2024 09:10 PT.", "Sponsor notified [DATE]."),
+    ("MSH|^~\\&|VISTA|SEATTLE VAMC|||20240306083015||ADT^A08|66301244|P|2.3",
+     "MSH|^~\\&|VISTA|[ADDRESS]|||[DATE]||ADT^A08|[ID]|P|2.3"),
+    ("brought by Lubbock PD, Officer Garza", "brought by [ADDRESS], Officer [NAME]"),
+    ("PATIENT CARE REPORT — Tri-County EMS Medic 14", "PATIENT CARE REPORT — [ADDRESS]"),
+    ("PA-778121,2024-04-02,Ozempic 1 mg/dose,3 mL,approved,bortiz", "[ID],[DATE],Ozempic 1 mg/dose,3 mL,approved,[NAME]"),
+    ("Issued to 4 North. Tech VNK.", "Issued to 4 North. Tech [NAME]."),
+    ("Collected 10/21/24 07:35 by PKM.", "Collected [DATE] by [NAME]."),
+    ("Last K 6.1 on 2/5. — DG", "Last K 6.1 on [DATE]. — [NAME]"),
+    ("Will call w/ PA result. — jk 01/05", "Will call w/ PA result. — [NAME] [DATE]"),
+    ("Subject 0417-0032    Initials HWK | Event", "Subject [ID]    Initials [NAME] | Event"),
+    ("Doctor DMD    Lic DN 0418875    Practice", "Doctor DMD    Lic [ID]    Practice"),
+    ("Folder GSH 1044-882-3    Né", "Folder [ID]    Né"),
+    ("Shipped by tracking 9400 1118 9922 3041 7781 02.", "Shipped by tracking [ID]."),
+    ("role=coordinator action=VIEW subj=HAF-118 ip", "role=coordinator action=VIEW subj=[ID] ip"),
+    ("Ins: HMSA    Group 21884", "Ins: HMSA    Group [ID]"),
+    ("Contato: esposa (51) 99555-0173.", "Contato: esposa [PHONE]."),
+    ("Clinic line (08) 5550 0128 | Adm", "Clinic line [PHONE] | Adm"),
+    ("grandmother, mob 0433 555 417, Katoomba NSW 2780 | Pt", "grandmother, mob [PHONE], [ADDRESS] | Pt"),
+    ("Mailing: PSC 78 Box 4410, APO AP 96326 | Deployed", "Mailing: [ADDRESS] | Deployed"),
+    ("of Knocknagree, Co. Cork, P51 X8W2 | Date", "of [ADDRESS] | Date"),
+])
+def test_holdout13_rule_examples(text, expected):
+    assert deidentify(text, model=False).text == expected
+
+
+@pytest.mark.parametrize("text", [
+    "Grade Group 3; group 100 mg dose; group 2 patients; the control group 120 subjects.",
+    "Confirmed by MRI. Reviewed by ID. Seen by GI. — MD",
+    "CoQ10 100 mg; Co Q10; HbA1c 7.1; NT 1234 units; SA node 2000 ms.",
+    "Hb (12) 9.5 g; taper 1000 500 250; BP at 10:30 a nurse rechecked.",
+    "Pediatric EMS protocols reviewed; EMS called at 0900.",
+    "CSV: visit,routine,stat,pending,aspirin,metformin",
+])
+def test_holdout13_rules_keep_clinical_text(text):
+    assert deidentify(text, model=False).text == text
