@@ -423,6 +423,9 @@ _MONTHNUM = r"(?:0?[1-9]|1[0-2])"
 _YEAR4 = r"(?:19|20)\d{2}"
 _NB = r"(?<![\w/.\-])"  # not glued to a preceding token
 _NA = r"(?![\w/\-]|\.\d)"  # not glued to a following token
+# a clock time: "14:32", "9:14a", "4:52 PM", "1pm", "0910", "04:15 hrs", "noon"
+_CLOCK = (r"(?:(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?(?:\s?(?:[AaPp]\.[Mm]\.|[AaPp][Mm]\b|hrs?\b|h\b)|[AaPp]\b)?|"
+          r"(?:1[0-2]|0?[1-9])\s?(?:[AaPp]\.[Mm]\.|[AaPp][Mm]\b)|(?:[01]\d|2[0-3])[0-5]\d(?:\s?(?:h|hrs?)\b)?|(?i:noon|midnight)\b)")
 _UNITS = (r"(?:mg|mcg|µg|ug|g|kg|lb|lbs|ml|mL|l|L|cc|units?|u|iu|IU|meq|mEq|mmol|calories|kcal|cal|"
           r"steps|cells|copies|patients|people|feet|ft|meters|m|km|miles|%|mm|cm|ms|sec|min|minutes|"
           r"hours|hrs|days|weeks|months|years|times|x)\b")
@@ -459,10 +462,12 @@ def _patterns() -> dict[str, re.Pattern]:
     # national numbers with a trunk or area code in brackets: "(08) 5550 0128", "(51) 99555-0173", "(02) 9555 0123";
     # Australian mobiles "0433 555 417"
     P["phone_area_paren"] = re.compile(r"(?<![\w\-.+/])\(0?\d{1,4}\)[ ]?\d{3,5}[ \-]\d{3,4}(?![\w\-]|[.,]\d)")
+    # national numbers with a trunk 0 in groups ("0118 322 5111", "030 4477 0812", "0803 555 0176"); Indian mobiles "98110 55043"
+    P["phone_trunk"] = re.compile(r"(?<![\w\-.+/])(?:0\d{1,4}[ ]\d{3,4}[ ]\d{3,4}|[6-9]\d{4}[ ]\d{5})(?![\w\-]|[.,]\d)")
     P["phone_au_mobile"] = re.compile(r"(?<![\w\-.+/])04\d{2}[ ]?\d{3}[ ]?\d{3}(?![\w\-]|[.,]\d)")
     P["phone_ext_x"] = re.compile(r"(?<![\w\-])[xX][ ]?(\d-\d{4})(?![\w\-]|\s*" + _UNITS + r")")
     P["phone_suffix"] = re.compile(r"[ ,]+(?i:pin|opt(?:ion)?\.?|press|ext\.?)[ ]*#?[ ]*\d{1,6}(?![\w\-])")
-    P["pager"] = re.compile(r"(?i:\b(?:pager|pgr|beeper|ext\.?|extension)\s*[:#]?\s*|\bpaged\b[^\n]{0,40}?\bat\s+)(\d-?\d{4}|\d{4,5})(?![\w\-/]|\.\d)")
+    P["pager"] = re.compile(r"(?i:\b(?:pager|pgr|beeper|bleep|ext\.?|extension)\s*[:#]?\s*|\bpaged\b[^\n]{0,40}?\bat\s+)(\d-?\d{4}|\d{4,5})(?![\w\-/]|\.\d)")
     P["phone_labeled"] = re.compile(
         r"(?i:\b(?:phone|ph|tel|telephone|cell|cellphone|mobile|mob|fax|pager|beeper|home|work|contact(?:\s+number)?|contato|celular|"
         r"call(?:ed)?(?:\s+(?:at|back))?|reach(?:ed)?(?:\s+at)?|text)\b)\s*[:#.]?\s*(?:(?:is|at|number)\s+)?"
@@ -498,7 +503,7 @@ def _patterns() -> dict[str, re.Pattern]:
         r"hpcsa|phecc|ahpra|gmc|"
         r"id\s*(?:number|no\.?|#)|identifier|id|ident)")
     P["id_labeled"] = re.compile(
-        r"(?i:\b" + id_labels + r")\s*(?:[:#=]|\bis\b|\bwas\b)?\s*(?:#\s*)?\(?"
+        r"(?i:\b" + id_labels + r")(?![A-Za-z])\s*(?:[:#=]|\bis\b|\bwas\b)?\s*(?:#\s*)?\(?"
         r"((?:\d{3}\s\d{2}\s\d{4})|(?:[A-Z]{1,4}\s(?=\d))?(?=[A-Za-z0-9\-/.]*\d)[A-Za-z0-9](?:(?:[A-Za-z0-9\-]|/(?=[A-Za-z0-9])|\.(?=\d))*[A-Za-z0-9])?"
         r"(?:\s\d{1,3}(?=\s*(?:[,;]|$))|(?:\s\d{1,5}){1,5}(?=\s*(?:[,;)]|\.(?!\d)|$|\s\s)))?)(?![\w\-/])", re.M)
     # ISBT 128 blood unit numbers ("W0366 23 123456 4"); Brazilian CPF ("123.456.789-09"); card numbers in groups of four
@@ -533,7 +538,13 @@ def _patterns() -> dict[str, re.Pattern]:
                            r"(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+\-]\d{2}:?\d{2})?)?" + _NA)
     # OCR: spaces inside ("11/ 07 /2023", "04/1 9/1950") or letters for digits ("O3/I4/2O23")
     P["date_spaced"] = re.compile(r"(?<![\w/])\d ?\d? ?/ ?\d ?\d? ?/ ?(?:1 ?9|2 ?0) ?\d ?\d(?![\w/])")
-    P["date_ocr"] = re.compile(r"(?<![\w/])[\dOIl]{1,2}/[\dOIl]{1,2}/[\dOIl]{4}(?![\w/])")
+    P["date_ocr"] = re.compile(r"(?<![\w/\-])[\dOIl]{1,2}([/\-])[\dOIl]{1,2}\1(?:[\dOIl]{4}|[\dOIl]{2})(?![\w/\-])")
+    P["phone_ocr"] = re.compile(r"(?<![\w\-])\([\dOIl]{3}\)[ ]?[\dOIl]{3}-[\dOIl]{4}(?![\w\-])")
+    # EXIF and log dates "2024:08:14"; day / abbreviated month / year in Spanish, Portuguese, French or German
+    # ("15/ago/2024", "03-out-2023"; the English abbreviations are ``date_dmony``)
+    P["date_colons"] = re.compile(r"(?<![\w:])" + _YEAR4 + r":(?:0[1-9]|1[0-2]):(?:0[1-9]|[12]\d|3[01])(?![\w:]|:\d)")
+    foreign_abbr = r"(?i:ene|abr|ago|set|out|dic|dez|janv|f[ée]vr|avr|juil|d[ée]c|m[äa]r|okt)"
+    P["date_foreign_abbr"] = re.compile(r"(?<![\w/])" + _DAY + r"[/\-.]" + foreign_abbr + r"\.?[/\-.](?:" + _YEAR4 + r"|\d{2})(?![\w/])")
     # "2023年4月17日", "4月17日"
     P["date_cjk"] = re.compile(r"(?:\d{4}\s?年\s?)?\d{1,2}\s?月\s?\d{1,2}\s?日|\d{4}\s?年\s?\d{1,2}\s?月")
     # lowercase portal text: "jan 5th", "march 3rd, 2023", "june 12 2022", "december 4"
@@ -624,9 +635,8 @@ def _patterns() -> dict[str, re.Pattern]:
     P["holiday"] = re.compile(r"\b" + _alt(r["holidays"]) + r"(?![\w])(?:,?\s+" + _YEAR4 + r"(?![\w\-/]|\.\d))?")
     # a clock time right after a date ("03/04/2021 14:32", "10/31/23 0910", "3/6/2021 4:52 PM")
     P["time_after"] = re.compile(
-        r"(?:[ \t]*,?[ \t]+|[ \t]*@[ \t]*)(?:(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?(?:\s?(?:[AaPp]\.[Mm]\.|[AaPp][Mm]\b)|[AaPp]\b)?|"
-        r"(?:1[0-2]|0?[1-9])\s?(?:[AaPp]\.[Mm]\.|[AaPp][Mm]\b)|"
-        r"(?:[01]\d|2[0-3])[0-5]\d(?:\s?(?:h|hrs?)\b)?)(?:\s?(?:Z|UTC|GMT|[ECMP][SD]?T|[+\-](?:0\d|1[0-4])[03]0)(?![\w]))?(?![\w/\-]|[.:]\d)")
+        r"(?:[ \t]*,?[ \t]+(?:at[ \t]+)?|[ \t]*@[ \t]*)" + _CLOCK + r"(?:[ \t]?[\-–][ \t]?" + _CLOCK + r")?"
+        r"(?:\s?(?:Z|UTC|GMT|[ECMP][SD]?T|[+\-](?:0\d|1[0-4])[03]0)(?![\w]))?(?![\w/\-]|[.:]\d)")
     # m/d without a year next to a weekday or a clock time ("Thursday 3/11", "ECG 3/4 0640")
     P["date_md_any"] = re.compile(_NB + r"(" + _MONTHNUM + r"/" + _DAY + r")" + _NA)
     # ------------------------------------------------------------------ ages > 89
@@ -781,6 +791,12 @@ except ImportError:  # pragma: no cover - spaCy is a hard dependency of medkg
 _ONSETS = {"bl", "br", "ch", "cl", "cr", "dr", "dw", "fl", "fr", "gh", "gl", "gn", "gr", "kl", "kn", "kr", "ph", "pl", "pr", "ps", "rh", "sc", "sh",
            "sk", "sl", "sm", "sn", "sp", "st", "sw", "th", "tr", "ts", "tw", "wh", "wr", "sq"}  # English word openings
 _NOCOMMA_CREDENTIALS = {"md", "m.d", "rn", "phd", "pa-c", "aprn", "dnp", "fnp", "fnp-c", "crna", "cnm", "lpn", "lcsw", "pharmd", "dpm", "dds", "dmd"}
+# words of whom a facility serves, after its head and "for" ("Hospital for Sick Children", not "for Cardiac Cath")
+_FOR_WHOM = frozenset("""children child kids infants women men special surgery human services exceptional sick blind deaf
+veterans seniors aging families family youth homeless adolescents girls boys""".split())
+# the code systems and standards a FHIR / CDA record names by URL
+_STANDARDS_URL = re.compile(r"(?i)(?:https?://)?(?:www\.)?(?:[\w\-]+\.)*(?:hl7\.org|loinc\.org|unitsofmeasure\.org|snomed\.info|"
+                            r"fhir\.org|nlm\.nih\.gov|who\.int|cdc\.gov|ihe\.net|hl7\.fhir\.\w+)(?![\w\-.]*@)")
 _UNIT_WORDS = {"Apt", "Apartment", "Unit", "Suite", "Ste", "Room", "Rm", "Floor", "Building", "Bldg", "Lot"}
 _WEEKDAY_BEFORE = re.compile(r"\b(?:(?:Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)(?:day|sday|nesday|rsday|urday)?|"
                              r"(?i:monday|tuesday|wednesday|thursday|friday|saturday|sunday))\.?,?\s+(?:the\s+)?$")
@@ -1164,10 +1180,24 @@ class _Detector:
         text = self.text
         for m in P["email"].finditer(text):
             self.add(m.start(), m.end(), "EMAIL", "email")
+        # spelled-out addresses: "nnamdi dot chukwuemeka at gmail dot com", "jdoe [at] yahoo [dot] com"
+        for m in re.finditer(r"(?i)(?<![\w.\-])[a-z0-9][\w.\-]*(?:[ ](?:dot|\[dot\]|\(dot\))[ ][\w\-]+)*[ ](?:at|\[at\]|\(at\))[ ]"
+                             r"[a-z0-9\-]+(?:[ ](?:dot|\[dot\]|\(dot\)|\.)[ ][a-z0-9\-]+)*[ ](?:dot|\[dot\]|\(dot\)|\.)[ ]"
+                             r"(?:com|org|net|edu|gov|mil|io|co|uk|ca|au|in|ng|de|fr|nz|za|us|ph|mx|br|ie|info|me)(?![\w])", text):
+            self.add(m.start(), m.end(), "EMAIL", "email_spelled")
+        # social media handles: "@tywash_official", "(handle @keastrong808)"; a bare "@word" only after a platform cue
+        for m in re.finditer(r"(?<![\w.@/])@([A-Za-z0-9_](?:[A-Za-z0-9_.]{1,28}[A-Za-z0-9_])?)(?![\w@])", text):
+            v = m.group(1)
+            cue = re.search(r"(?i)\b(?:instagram|insta|ig|twitter|tiktok|facebook|fb|snapchat|snap|threads|x|handle|username|"
+                            r"account|posts?|posted|posting|dm|dms|messaged|tagged)\b[^\n]{0,40}$", text[max(0, m.start() - 60):m.start()])
+            if cue or re.search(r"[0-9_]", v) and not re.fullmatch(r"\d+(?:[ap]m)?", v):
+                self.add(m.start(), m.end(), "NAME", "handle")
         for m in P["url"].finditer(text):
             s, e = m.span()
             while e > s and text[e - 1] in ".,;:!?)'\"":
                 e -= 1
+            if _STANDARDS_URL.match(text, s):
+                continue  # "http://loinc.org", "http://terminology.hl7.org/CodeSystem/...": a code system, no person's
             self.add(s, e, "URL", "url")
         for m in P["bare_domain"].finditer(text):
             s, e = m.span()
@@ -1213,7 +1243,7 @@ class _Detector:
         for m in P["phone_spaced"].finditer(text):
             self.add(m.start(), m.end(), "PHONE", "phone_spaced")
         for m in P["phone7"].finditer(text):
-            if not self._looks_like_range(m.start(), m.end()):
+            if not self._looks_like_range(m.start(), m.end()) and not re.match(r"\s*(?:k?Hz|dB|nm|ms)\b", text[m.end():m.end() + 6]):
                 self.add(m.start(), m.end(), "PHONE", "phone7")
         for m in P["pager"].finditer(text):
             self.add(m.start(1), m.end(1), "PHONE", "pager")
@@ -1226,7 +1256,7 @@ class _Detector:
             self.add(m.start(1), m.end(1), "PHONE", "phone_ext")
         for m in P["phone_uk_mobile"].finditer(text):
             self.add(m.start(), m.end(), "PHONE", "phone_uk_mobile")
-        for key in ("phone_area_paren", "phone_au_mobile"):
+        for key in ("phone_area_paren", "phone_au_mobile", "phone_trunk"):
             for m in P[key].finditer(text):
                 if sum(c.isdigit() for c in m.group()) >= 9 and not re.match(r"\s*" + _UNITS + r"(?![\w])", text[m.end():m.end() + 10]) \
                         and not self._code_context(m.start()):
@@ -1261,7 +1291,7 @@ class _Detector:
             digits = sum(c.isdigit() for c in v)
             if (digits >= 3 or (digits >= 2 and len(v) >= 5)) and not self._code_context(m.start(1)) \
                     and not re.match(r"\s*" + _UNITS + r"(?![\w])", text[m.end(1):m.end(1) + 10]) \
-                    and not (digits < 5 and re.fullmatch(r"(?i)group\W*", text[m.start():m.start(1)])) \
+                    and not (re.match(r"(?i)group\b", text[m.start():m.start(1)]) and (digits < 5 or not re.fullmatch(r"[\d\-]+", v))) \
                     and not any(P[k].fullmatch(v) for k in ("date_mdy", "date_dmy", "date_iso", "date_dots")):
                 self.add(m.start(1), m.end(1), "ID", "id_labeled")
         for key in ("id_isbt", "id_cpf", "id_card_groups"):
@@ -1284,6 +1314,9 @@ class _Detector:
                 continue
             if len(groups) == 2 and len(groups[0]) == len(groups[1]) and int(groups[1]) > int(groups[0]):
                 continue  # a range ("pages 22068-22074"), not one number
+            if len(groups) >= 2 and all(len(g) == 4 and int(g[:2]) < 24 and int(g[2:]) < 60 for g in groups) \
+                    and groups == sorted(groups):
+                continue  # dosing times ("TID (0700-1200-1700)")
             nums = [int(g) for g in groups]
             if len(groups) >= 3 and max(map(len, groups)) <= 3 and not any(g.startswith("0") for g in groups) \
                     and (nums == sorted(nums, reverse=True) or nums == sorted(nums)):
@@ -1302,6 +1335,8 @@ class _Detector:
                 continue
             if P["date_dmony"].fullmatch(v) or self._code_context(m.start()):
                 continue  # 14-MAR-2023 is a date; "LOINC 4548-4", "SNOMED CT 44054006" are codes
+            if re.search(r"(?i)\b(?:firmware|software|version|ver|build|model|catalog|cat)\.?\s*(?:no\.?|#)?\s*:?\s*$", text[max(0, m.start() - 20):m.start()]):
+                continue  # "firmware SX585-0301", "Model AS11-0042": a product's, not a person's
             if re.fullmatch(r"(?i)(?:\d+[sx]?-?)+", v):
                 continue  # "120s-140s", "3x-5x": ranges, not identifiers
             if re.fullmatch(r"[0-9B-DF-HX][0-9A-HJ-NP-Z]{6}", v) and re.search(
@@ -1338,6 +1373,12 @@ class _Detector:
             self.add(m.start(1), m.end(1), "DATE", "date_to_present")  # "1/1/2022-present"
         for m in P["date_compact"].finditer(text):
             self.add(m.start(), m.end(), "DATE", "date_compact")
+        for key in ("date_colons", "date_foreign_abbr"):
+            for m in P[key].finditer(text):
+                self.add(m.start(), m.end(), "DATE", key)
+        for m in P["phone_ocr"].finditer(text):
+            if P["phone_nanp"].fullmatch(m.group().translate(str.maketrans("OIl", "011"))):
+                self.add(m.start(), m.end(), "PHONE", "phone_ocr")
         for key, fix in (("date_spaced", str.maketrans("", "", " ")), ("date_ocr", str.maketrans("OIl", "011"))):
             for m in P[key].finditer(text):
                 v = m.group().translate(fix)
@@ -1433,6 +1474,15 @@ class _Detector:
                 m = P["date_md_after_range"].match(text, c.end)
                 if m and not self._fraction_context(m.start(1), m.end(1)):
                     self.add(m.start(1), m.end(1), "DATE", "md_after_range")
+        # the start of a range or a day written before the date belongs to it: "8 au 11 janvier 2024", "3-5 March",
+        # "Jun-Sep 2023", "the 3rd day of April, 2019"
+        for c in list(self.cands):
+            if c.type == "DATE":
+                m = re.search(r"(?:(?<![\w/.\-])\d{1,2}(?:er|st|nd|rd|th)?[ ]?(?:au|al|bis|to|through|-|–)[ ]?"
+                              r"|\b" + _MON + r"\.?[ ]?(?:-|–|to|through)[ ]?|\bthe[ ]\d{1,2}(?:st|nd|rd|th)[ ]day[ ]of[ ])$",
+                              text[max(0, c.start - 24):c.start])
+                if m and (text[c.start].isdigit() or not m.group()[0].isdigit()):
+                    self.add(c.start - len(m.group()), c.end, "DATE", "date_range_start")
         # "Mon 11/20/2023", "Tuesday, 3/14", "Monday the 8th": the weekday belongs to the date;
         # so does a clock time right after it ("03/04/2021 14:32", "10/31/23 0910")
         for c in list(self.cands):
@@ -1442,7 +1492,7 @@ class _Detector:
                     # "next Wednesday 6/12": the relative word belongs to the date too
                     r = re.search(r"(?i)\b(?:next|this|last|coming)\s+$", text[max(0, m.start() - 8):m.start()])
                     self.add(m.start() - (len(r.group()) if r else 0), c.end, "DATE", "weekday")
-                t = self._time_after(c.end) if text[c.end - 1:c.end].isdigit() else None
+                t = self._time_after(c.end) if text[c.end - 1:c.end].isalnum() else None
                 if t:
                     self.add(c.start, t, "DATE", "date_time")
 
@@ -1570,6 +1620,9 @@ class _Detector:
                     continue  # "2 Dr. ..." is not a street
                 if key == "street" and re.search(r"\b(?:mg|mcg|ml|units?|tablets?|capsules?|times|weeks|days|months|years)\b", g):
                     continue
+                if key == "city_state_zip" and re.search(r"\b(?:ID|Id)\.?\s+\d{5}$", g) \
+                        and re.search(r"(?i)\b(?:" + _alt(lx.rules["code_systems"]) + r"|variation|variant|accession|record|study|subject)\b", g):
+                    continue  # "ClinVar Variation ID 42540": an identifier label, not Idaho
                 self.add(s, e, "ADDRESS", key)
         for m in P["city_statename"].finditer(text):
             city = m.group(1)
@@ -2278,9 +2331,12 @@ class _Detector:
             # "Heartland Hospice of the Valley", "Dermpath Diagnostics of Tampa": "of (the) Place" after the head;
             # "Metro Health Care for the Homeless Program": "for the Whom", capitalized words (not "for Cardiac Cath")
             x, n = e, len(toks)
-            if x < n and (toks[x].key == "of" or toks[x].key == "for" and x + 1 < n and toks[x + 1].key == "the") \
+            # "Riley Hospital for Children", "Institute for Human Services": "for" + capitalized words of whom it serves
+            for_words = toks[x].key == "for" and x + 1 < n and toks[x + 1].key != "the" if x < n else False
+            if x < n and (toks[x].key == "of" or toks[x].key == "for" and x + 1 < n and toks[x + 1].key == "the" or for_words) \
                     and self._gap(toks[x - 1], toks[x]) == " ":
-                word_ok = proper if toks[x].key == "of" else (lambda t: t.is_title and not self._protected(t.start, t.end))
+                word_ok = proper if toks[x].key == "of" else (lambda t: t.is_title and not self._protected(t.start, t.end)
+                                                                 and (not for_words or t.key in _FOR_WHOM))
                 x += 1
                 if x < n and toks[x].key == "the" and self._gap(toks[x - 1], toks[x]) == " ":
                     x += 1
@@ -2658,12 +2714,14 @@ class _Detector:
         for ls, line in _lines_with_offsets(text):
             if sum(line.count(d) for d in ",|\t") < 3:
                 continue
-            for m in re.finditer(r"(?:^|(?<=[,|\t]))[ ]*([a-z]{5,16})[ ]*(?=[,|\t]|$)", line):
-                v = m.group(1)
+            # a CSV / tab cell holds the bare value ("...,approved,bortiz"); a pipe-table cell may be padded ("| jsmith |")
+            for m in re.finditer(r"(?:^|(?<=[,\t]))([a-z]{5,16})(?=[,\t]|$)|(?:^|(?<=\|))[ ]*([a-z]{5,16})[ ]*(?=\||$)", line):
+                g = 1 if m.group(1) else 2
+                v = m.group(g)
                 if v in lx.common or v in lx.clinical or v in lx.first or v in lx.last or v in _STOP_WORDS \
                         or not any(len(v) - k >= 4 and v[k:] in lx.last for k in (1, 2)):
                     continue
-                self.add(ls + m.start(1), ls + m.end(1), "NAME", "user_name_cell")
+                self.add(ls + m.start(g), ls + m.end(g), "NAME", "user_name_cell")
         # 7d''. initials that sign an entry: "Tech VNK", "Cytotechnologist DK", "Initials HWK", "Note (KS):",
         # "Collected 10/21/24 07:35 by PKM", "... at bedside. — DG", "— jk 01/05"; not credentials or departments
         not_initials = {"md", "do", "rn", "pa", "np", "lpn", "cna", "ma", "ir", "gi", "ed", "er", "or", "pt", "ot", "st",
@@ -2675,7 +2733,7 @@ class _Detector:
                              r"(?:collected|drawn|entered|performed|verified|checked|reviewed|initialed|witnessed|given|administered|"
                              r"dispensed|prepared|issued|released|transcribed)\b[^.\n]{0,30}?\bby))[ \t]*:?[ \t]*"
                              r"|(?:^|[ \t])(?:—|--|–)[ \t]*|\b(?i:note)[ ]\()"
-                             r"([A-Z]{2,3}|[a-z]{2,3})(?=\)?:|[ \t]*(?:$|\n|\d{1,2}/\d{1,2}\b|[.,;|])|[ \t]+\d)", text):
+                             r"([A-Z]{2,3}|[a-z]{2,3})(?=\)?:|[ \t]*(?:$|\n|\d{1,2}/\d{1,2}\b|[.,;|])|[ \t]+\d|[ \t]{2,})", text):
             v = m.group(1)
             dash = re.search(r"(?:—|--|–)[ \t]*$", m.group()[:-len(v)])
             if dash and not re.match(r"[ \t]*(?:$|\n|\d{1,2}/\d{1,2}\b)", text[m.end(1):m.end(1) + 8]):
