@@ -1876,6 +1876,12 @@ class _Detector:
             # landscape words name places ("Valley Regional Medical Center", "Green Country Home Medical")
             return all((p not in lx.common or p in lx.facility_place) and p not in lx.facility_generic for p in k.split("-"))
 
+        def proper_placed(t: _Tok) -> bool:
+            k = t.key
+            return proper(t) or cap(t) and len(k) >= 3 and not t.is_upper and k not in lx.facility_generic \
+                and k not in lx.non_names and k not in lx.clinical and k not in _STOP_WORDS and k not in lx.honorifics \
+                and k not in lx.person_verbs and k not in lx.relation_nouns and k not in lx.role_nouns
+
         i = 0
         while i < n:
             if not cap(toks[i]):
@@ -1900,7 +1906,12 @@ class _Detector:
             if j < n and self._gap(toks[j - 1], toks[j]) == " " and toks[j].text.islower() and (toks[j].key,) in heads \
                     and toks[j].key in lx.rules["place_type_words"] and self._kind_closes(i, j):
                 j += 1  # a kind of place in lowercase closes the name: "Cedar House DV shelter", "Mayo clinic"
+            before = len(self.cands)
             self._facility_in_run(i, j, heads, heads_first, max_head, proper)
+            if len(self.cands) == before and j - i >= 2 and self._placed_run(i, j):
+                # "Capital Urology, 2100 Kanawha Blvd E", "Cascade Dermatology, Bend OR", "Facility: Mercy Ridge Hospital":
+                # a name of common words is a facility's when an address or a town follows, or a field names it
+                self._facility_in_run(i, j, heads, heads_first, max_head, proper_placed)
             i = j
 
         # store numbers: "Walgreens #07734", "CVS/pharmacy #4412" (a store word in the name or before it)
@@ -2387,6 +2398,20 @@ class _Detector:
                                                                         text[tail:tail + 30])):
             return  # "Maxillofacial Surgery", "Pediatric Cardiology": a specialty unless an address follows
         self.add(start, tail, "ADDRESS", "facility")
+
+    def _placed_run(self, i: int, j: int) -> bool:
+        """Whether the capitalized run ``toks[i:j]`` stands where a facility's name does: a street address or
+        "Town ST" / a listed town right after it, or a facility field label before it on its line (not a phone:
+        "Heart Failure Clinic (617) 555-0100" names a service)."""
+        text, lx = self.text, self.lx
+        s, e = self.toks[i].start, self.toks[j - 1].end
+        if re.search(r"(?i)\b(?:facility|agency|practice|submitting|einsender)[ \t]*:[ \t]*$", text[self._line_start(s):s]):
+            return True
+        after = text[e:e + 60]
+        if re.match(r"[ ]*(?:,|·|\||–|—|-)?[ ]*(?:\d{1,6}[ ][A-Z0-9]|[A-Z][a-z]+(?:[ ][A-Z][a-z]+)?,?[ ](?:[A-Z]{2})\b(?![\w\-]))", after):
+            return True
+        m = re.match(r"[ ]*,[ ]*([A-Z][a-z]+(?:[ ][A-Z][a-z]+)?)(?=[ ]*(?:[,.;)\n]|$))", after)
+        return bool(m and m.group(1).lower() in lx.towns and m.group(1).lower() not in lx.common)
 
     def _facility_tail(self, end: int, start: int = -1) -> int:
         """End of a campus, town, state or postcode right after a facility name (``start``: where the name

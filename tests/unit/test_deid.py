@@ -812,3 +812,24 @@ def test_holdout14_rule_examples(text, expected):
 ])
 def test_holdout14_rules_keep_clinical_text(text):
     assert deidentify(text, model=False).text == text
+
+
+# a run of common words ending in a facility head is a facility when an address or a town follows it or a facility
+# field names it ("Capital Urology, 2100 Kanawha Blvd E"); a service named by its disease is not ("Heart Failure Clinic")
+@pytest.mark.parametrize("text, expected", [
+    ("Submitting: Ivan Petrov, MD, Cascade Dermatology, Bend OR | Specimen",
+     "Submitting: [NAME], MD, [ADDRESS] | Specimen"),
+    ("Follow up with Capital Urology, 2100 Kanawha Blvd E, Charleston WV 25311.", "Follow up with [ADDRESS], [ADDRESS]."),
+    ("Facility: Mercy Ridge Hospital\nDx: CAP", "Facility: [ADDRESS]\nDx: CAP"),
+])
+def test_facility_of_common_words_by_its_place(text, expected):
+    assert deidentify(text, model=False).text == expected
+
+
+@pytest.mark.parametrize("text", [
+    "Heart Failure Clinic (617) 555-0100 if weight up 3 lb.",
+    "Site: Heart Failure Clinic. To: Sleep Medicine Clinic. Pediatric Cardiology, 3rd floor.",
+])
+def test_service_names_stay(text):
+    out = deidentify(text, model=False).text
+    assert "Heart Failure Clinic" in out and "[ADDRESS]" not in out
