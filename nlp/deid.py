@@ -801,6 +801,10 @@ _UNIT_WORDS = {"Apt", "Apartment", "Unit", "Suite", "Ste", "Room", "Rm", "Floor"
 _WEEKDAY_BEFORE = re.compile(r"\b(?:(?:Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)(?:day|sday|nesday|rsday|urday)?|"
                              r"(?i:monday|tuesday|wednesday|thursday|friday|saturday|sunday))\.?,?\s+(?:the\s+)?$")
 
+# the start of a range or "the 3rd day of" right before a date ("8 au | 11 janvier 2024", "Jun- | Sep 2023")
+_RANGE_START_BEFORE = re.compile(r"(?:(?<![\w/.\-])\d{1,2}(?:er|st|nd|rd|th)?[ ]?(?:au|al|bis|to|through|-|–)[ ]?"
+                                 r"|\b" + _MON + r"\.?[ ]?(?:-|–|to|through)[ ]?|\bthe[ ]\d{1,2}(?:st|nd|rd|th)[ ]day[ ]of[ ])$")
+
 # a study or an operation, a diagnosis or a course of treatment right before "in/from YEAR" ("Prior study from 2022",
 # "ileocecal resection in 2016", "DM diagnosed in 2015", "R-CHOP x 6 cycles in 2019")
 _YEAR_TEST_BEFORE = re.compile(
@@ -1256,9 +1260,12 @@ class _Detector:
             self.add(m.start(1), m.end(1), "PHONE", "phone_ext")
         for m in P["phone_uk_mobile"].finditer(text):
             self.add(m.start(), m.end(), "PHONE", "phone_uk_mobile")
+        for m in P["phone_ocr"].finditer(text):
+            if P["phone_nanp"].fullmatch(m.group().translate(str.maketrans("OIl", "011"))):
+                self.add(m.start(), m.end(), "PHONE", "phone_ocr")
         for key in ("phone_area_paren", "phone_au_mobile", "phone_trunk"):
             for m in P[key].finditer(text):
-                if sum(c.isdigit() for c in m.group()) >= 9 and not re.match(r"\s*" + _UNITS + r"(?![\w])", text[m.end():m.end() + 10]) \
+                if sum(c.isdigit() for c in m.group()) >= 9 and not self._looks_like_range(m.start(), m.end()) \
                         and not self._code_context(m.start()):
                     self.add(m.start(), m.end(), "PHONE", key)
         for m in P["phone_labeled"].finditer(text):
@@ -1290,7 +1297,7 @@ class _Detector:
             v = m.group(1)
             digits = sum(c.isdigit() for c in v)
             if (digits >= 3 or (digits >= 2 and len(v) >= 5)) and not self._code_context(m.start(1)) \
-                    and not re.match(r"\s*" + _UNITS + r"(?![\w])", text[m.end(1):m.end(1) + 10]) \
+                    and not self._looks_like_range(m.start(1), m.end(1)) \
                     and not (re.match(r"(?i)group\b", text[m.start():m.start(1)]) and (digits < 5 or not re.fullmatch(r"[\d\-]+", v))) \
                     and not any(P[k].fullmatch(v) for k in ("date_mdy", "date_dmy", "date_iso", "date_dots")):
                 self.add(m.start(1), m.end(1), "ID", "id_labeled")
@@ -1376,9 +1383,6 @@ class _Detector:
         for key in ("date_colons", "date_foreign_abbr"):
             for m in P[key].finditer(text):
                 self.add(m.start(), m.end(), "DATE", key)
-        for m in P["phone_ocr"].finditer(text):
-            if P["phone_nanp"].fullmatch(m.group().translate(str.maketrans("OIl", "011"))):
-                self.add(m.start(), m.end(), "PHONE", "phone_ocr")
         for key, fix in (("date_spaced", str.maketrans("", "", " ")), ("date_ocr", str.maketrans("OIl", "011"))):
             for m in P[key].finditer(text):
                 v = m.group().translate(fix)
@@ -1478,9 +1482,7 @@ class _Detector:
         # "Jun-Sep 2023", "the 3rd day of April, 2019"
         for c in list(self.cands):
             if c.type == "DATE":
-                m = re.search(r"(?:(?<![\w/.\-])\d{1,2}(?:er|st|nd|rd|th)?[ ]?(?:au|al|bis|to|through|-|–)[ ]?"
-                              r"|\b" + _MON + r"\.?[ ]?(?:-|–|to|through)[ ]?|\bthe[ ]\d{1,2}(?:st|nd|rd|th)[ ]day[ ]of[ ])$",
-                              text[max(0, c.start - 24):c.start])
+                m = _RANGE_START_BEFORE.search(text[max(0, c.start - 24):c.start])
                 if m and (text[c.start].isdigit() or not m.group()[0].isdigit()):
                     self.add(c.start - len(m.group()), c.end, "DATE", "date_range_start")
         # "Mon 11/20/2023", "Tuesday, 3/14", "Monday the 8th": the weekday belongs to the date;
@@ -2343,8 +2345,8 @@ class _Detector:
             # "Metro Health Care for the Homeless Program": "for the Whom", capitalized words (not "for Cardiac Cath")
             x, n = e, len(toks)
             # "Riley Hospital for Children", "Institute for Human Services": "for" + capitalized words of whom it serves
-            for_words = toks[x].key == "for" and x + 1 < n and toks[x + 1].key != "the" if x < n else False
-            if x < n and (toks[x].key == "of" or toks[x].key == "for" and x + 1 < n and toks[x + 1].key == "the" or for_words) \
+            for_words = x + 1 < n and toks[x].key == "for" and toks[x + 1].key != "the"
+            if x < n and (toks[x].key == "of" or toks[x].key == "for" and x + 1 < n) \
                     and self._gap(toks[x - 1], toks[x]) == " ":
                 word_ok = proper if toks[x].key == "of" else (lambda t: t.is_title and not self._protected(t.start, t.end)
                                                                  and (not for_words or t.key in _FOR_WHOM))
