@@ -174,7 +174,7 @@ spans on ACI-Bench / MTS-Dialog / PubMed reviewed by hand); the set's later numb
 
 Usage::
 
-    python bench/deid_eval.py [results/deid.json] [--split test|dev|holdout|holdout2|...|holdout15|all] [--rules-only]
+    python bench/deid_eval.py [results/deid.json] [--split test|dev|holdout|holdout2|...|holdout16|all] [--rules-only]
         [--cases FILE ...] [--datasets ../shared/datasets] [--aci-split valid|train]
 """
 from __future__ import annotations

@@ -467,7 +467,7 @@ def _patterns() -> dict[str, re.Pattern]:
     P["phone_au_mobile"] = re.compile(r"(?<![\w\-.+/])04\d{2}[ ]?\d{3}[ ]?\d{3}(?![\w\-]|[.,]\d)")
     P["phone_ext_x"] = re.compile(r"(?<![\w\-])[xX][ ]?(\d-\d{4})(?![\w\-]|\s*" + _UNITS + r")")
     P["phone_suffix"] = re.compile(r"[ ,]+(?i:pin|opt(?:ion)?\.?|press|ext\.?)[ ]*#?[ ]*\d{1,6}(?![\w\-])")
-    P["pager"] = re.compile(r"(?i:\b(?:pager|pgr|beeper|bleep|ext\.?|extension)\s*[:#]?\s*|\bpaged\b[^\n]{0,40}?\bat\s+)(\d-?\d{4}|\d{4,5})(?![\w\-/]|\.\d)")
+    P["pager"] = re.compile(r"(?i:\b(?:pager|pgr|beeper|bleep|ext\.?|extension)\s*[:#]?\s*|\bpaged\b[^\n]{0,40}?\bat\s+)(\d-?\d{4}|\d{4,5}|(?<=ext[ .])\d{3}|(?<=ext\. )\d{3})(?![\w\-/]|\.\d|\s*(?:°|deg))")
     P["phone_labeled"] = re.compile(
         r"(?i:\b(?:phone|ph|tel|telephone|cell|cellphone|mobile|mob|fax|pager|beeper|home|work|contact(?:\s+number)?|contato|celular|"
         r"call(?:ed)?(?:\s+(?:at|back))?|reach(?:ed)?(?:\s+at)?|text)\b)\s*[:#.]?\s*(?:(?:is|at|number)\s+)?"
@@ -501,11 +501,18 @@ def _patterns() -> dict[str, re.Pattern]:
         r"(?:study\s+)?(?:subject|participant|enrollee)(?:\s*(?:id|number|no\.?|#))?|aadhaar(?:\s*(?:number|no\.?|#))?|"
         r"lic\.?|folder(?:\s*(?:number|no\.?|#))?|nam|tracking(?:\s*(?:number|no\.?|#))?|subj|group|"
         r"hpcsa|phecc|ahpra|gmc|"
+        # UK GP systems and practice codes, membership and contract numbers, registers of doctors ("Reg. No. UPMC 66281",
+        # "MMC 48812"), "MLC No.", "CR No.", prison and inmate numbers, driving licences ("CDL LA 008841772", "NYS DL ...")
+        r"emis(?:\s*(?:number|no\.?|#|id))?|practice\s+code|membership(?:\s*(?:number|no\.?|#|id))?|(?:plan/)?contract(?:\s*(?:number|no\.?|#))?|"
+        r"reg(?:istration)?\.?\s*(?:no\.?|number|#)|(?-i:[A-Z]{1,3}MC)|(?-i:[A-Z]{2,5})\s+(?:no\.|No|number)|"
+        r"(?:prison|inmate|prisoner|booking)\s*(?:no\.?|number|#|id)|(?<!/)(?-i:(?:[A-Z]{2,3}\s)?C?DL)|"
         r"id\s*(?:number|no\.?|#)|identifier|id|ident)")
     P["id_labeled"] = re.compile(
         r"(?i:\b" + id_labels + r")(?![A-Za-z])\s*(?:[:#=]|\bis\b|\bwas\b)?\s*(?:#\s*)?\(?"
         r"((?:\d{3}\s\d{2}\s\d{4})|(?:[A-Z]{1,4}\s(?=\d))?(?=[A-Za-z0-9\-/.]*\d)[A-Za-z0-9](?:(?:[A-Za-z0-9\-]|/(?=[A-Za-z0-9])|\.(?=\d))*[A-Za-z0-9])?"
-        r"(?:\s\d{1,3}(?=\s*(?:[,;]|$))|(?:\s\d{1,5}){1,5}(?=\s*(?:[,;)]|\.(?!\d)|$|\s\s)))?)(?![\w\-/])", re.M)
+        r"(?:\s\d{1,3}(?=\s*(?:[,;]|$))|(?:\s\d{1,6}){1,5}(?=\s*(?:[,;)]|\.(?!\d)|$|\s\s|\s/\s)))?)(?![\w\-/])", re.M)
+    # a Hong Kong identity card number with its check digit ("A123456(3)")
+    P["id_hkid"] = re.compile(r"(?<![\w\-])[A-Z]{1,2}\d{6}\([0-9A]\)")
     # ISBT 128 blood unit numbers ("W0366 23 123456 4"); Brazilian CPF ("123.456.789-09"); card numbers in groups of four
     P["id_isbt"] = re.compile(r"(?<![\w\-])[A-Z]\d{4}[ ]?\d{2}[ ]?\d{6}(?:[ ]?[0-9A-Z](?:[ ]?[0-9A-Z]{2})?)?(?![\w\-])")
     P["id_cpf"] = re.compile(r"(?<![\w.\-])\d{3}\.\d{3}\.\d{3}-\d{2}(?![\w\-]|\.\d)")
@@ -590,7 +597,9 @@ def _patterns() -> dict[str, re.Pattern]:
         r"(?i:\b" + _DAY + r"(?:º|°|er)?\s+de\s+" + rom + r"(?:\s+(?:de|del)\s+" + _YEAR4 + r")?\b|\b" + rom + r"\s+(?:de|del)\s+" + _YEAR4 + r"\b"
         r"|\b" + _DAY + r"(?:er)?\s+" + fr + r"\s+" + _YEAR4 + r"\b)|\b" + _DAY + r"\.\s?" + de + r"\s+" + _YEAR4 + r"\b"
         # "10. Juni": a German month that is no English word needs no year
-        r"|\b" + _DAY + r"\.\s?(?:Januar|Februar|Marz|Maerz|Mai|Juni|Juli|Oktober|Dezember)\b")
+        r"|\b" + _DAY + r"\.\s?(?:Januar|Februar|Marz|Maerz|Mai|Juni|Juli|Oktober|Dezember)\b"
+        # month first with a year (Spanish, Filipino): "Enero 30, 2024", "Hunyo 5, 2024"
+        r"|(?i:\b(?:" + rom[3:-1] + r"|pebrero|marso|abril|hunyo|hulyo|setyembre|oktubre|nobyembre|disyembre)\s+" + _DAY + r",?\s+" + _YEAR4 + r"\b)")
     P["date_compact"] = re.compile(r"(?<![\w.])" + _YEAR4 + r"(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?![\w]|\.\d)")
     P["date_dmony"] = re.compile(r"(?<![\w])" + _DAY + r"[\-\s/]" + _MON_CI + r"[\-\s/](?:" + _YEAR4 + r"|\d{2})(?![\w])")
     P["date_my_num"] = re.compile(_NB + _MONTHNUM + r"/" + _YEAR4 + _NA)
@@ -615,18 +624,23 @@ def _patterns() -> dict[str, re.Pattern]:
         + "|".join(m for m in _MONTHS_FULL) + r"|Sept?\.|Oct\.|Nov\.|Dec\.|Jan\.|Feb\.|Aug\.)(?![\w'])")
     date_preps = _alt(r["date_preps"])
     # lowercased text around a number: a score or ratio word after / before it (fraction_context)
-    P["fraction_after"] = re.compile(r"\s*(?:" + "|".join(re.escape(w) for w in r["not_date_after_fraction"]) + r")\b")
+    # (a range may come first: "May 3-4 tablets", "1/2 to 1 tab")
+    P["fraction_after"] = re.compile(r"(?:\s*(?:-|–|to)\s*\d+(?:\.\d+)?)?\s*(?:" + "|".join(re.escape(w) for w in r["not_date_after_fraction"]) + r")\b")
     P["fraction_before"] = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in r["not_date_before_fraction"]) + r")\s*:?\s*$")
     # lowercased text ending in a date cue ("onset", "seen", "dos"...): the tagger's bare m/d after it (deid_model)
     P["date_cue_end"] = re.compile(r"(?<![\w/])" + _alt(["onset"] + list(r["date_preps"]), flex_space=False) + r"\s*$")
     P["date_md_ctx"] = re.compile(r"(?i:\b" + date_preps + r")\s*:?\s*(?:the\s+)?(" + _MONTHNUM + r"/" + _DAY + r")" + _NA)
     # "Pre-op assessment on 04.03.24": day.month.yy after a date preposition (with a 4-digit year: date_dots)
     P["date_dots_ctx"] = re.compile(r"(?i:\b" + date_preps + r")\s*:?\s*(" + _DAY + r"\." + _MONTHNUM + r"\.\d{2})" + _NA)
+    # day-first without a year (UK, Ireland, Commonwealth): a day over 12 makes it one ("clinic 17/06", "on 24/09",
+    # "review 18/11"); month 12 and 7 stay out unless a date word comes first ("3/12", "13/12" are months, "x/7" days)
+    P["date_dm"] = re.compile(_NB + r"((?:1[3-9]|2\d|3[01])/(?:0[1-9]|1[01]))" + _NA)
+    P["date_dm_ctx"] = re.compile(r"(?i:\b" + date_preps + r")\s*:?\s*(?:the\s+)?((?:1[3-9]|2\d|3[01])/(?:[1-9]|12))" + _NA)
     P["date_md_padded"] = re.compile(_NB + r"(0[1-9]/(?:0[1-9]|[12]\d|3[01])|(?:0?[1-9]|1[0-2])/0[1-9])" + _NA)
     P["date_ordinal"] = re.compile(
         r"(?i:\b(?:on|by|since|until|till|before|after|from|through|starting|of|for|again|seen|(?:mon|tues|wednes|thurs|fri|satur|sun)day|"
         r"next\s+(?:inr|appointment|appt|visit|dose|infusion|lab|labs|draw|check|level|cycle|injection|refill|dialysis|session))"
-        r"\s+(?:the\s+)?)(\d{1,2}" + _ORD + r")(?=\s*(?:[.,;:)!?]|$|\s+(?:and|at|or|when|which|to|for|through|until|of\s+(?:this|last|next)\s+month)\b))",
+        r"\s+(?:the\s+)?)(\d{1,2}" + _ORD + r")(?=\s*(?:[.,;:)!?]|$|\s[—–]\s|\s+(?:and|at|or|when|which|to|for|through|until|like|as|of\s+(?:this|last|next)\s+month)\b))",
         re.M)
     P["date_year_ctx"] = re.compile(
         r"(?i:\b" + _alt(r["year_preps"]) + r")\s+(?:(?:early|mid|late)[\s\-]+)?(?:of\s+)?(" + _YEAR4 + r")(?!\s*" + _UNITS + r")(?![\w\-/]|\.\d)")
@@ -636,7 +650,11 @@ def _patterns() -> dict[str, re.Pattern]:
     # a clock time right after a date ("03/04/2021 14:32", "10/31/23 0910", "3/6/2021 4:52 PM")
     P["time_after"] = re.compile(
         r"(?:[ \t]*,?[ \t]+(?:at[ \t]+)?|[ \t]*@[ \t]*)" + _CLOCK + r"(?:[ \t]?[\-–][ \t]?" + _CLOCK + r")?"
-        r"(?:\s?(?:Z|UTC|GMT|[ECMP][SD]?T|[+\-](?:0\d|1[0-4])[03]0)(?![\w]))?(?![\w/\-]|[.:]\d)")
+        r"(?:\s?(?:Z|UTC|GMT|[ECMP][SD]?T|(?:AE|AC|AW|NZ|AK|H|A|N)[SD]?T|BST|IST|SAST|SGT|HKT|WAT|EAT|CES?T|MSK"
+        r"|[+\-](?:0\d|1[0-4])[03]0)(?![\w]))?(?![\w/\-]|[.:]\d)")
+    # a web server's access-log line (common log format): host, ident, user, [timestamp] ("10.2.4.17 - kwong_lab
+    # [07/Mar/2024:13:55:21 +1100] "GET ...")
+    P["access_log"] = re.compile(r"(?m)^[ \t]*\S+[ ]\S+[ ](\S+)[ ]\[(\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2}(?:[ ][+\-]\d{4})?)\][ ]\"")
     # m/d without a year next to a weekday or a clock time ("Thursday 3/11", "ECG 3/4 0640")
     P["date_md_any"] = re.compile(_NB + r"(" + _MONTHNUM + r"/" + _DAY + r")" + _NA)
     # ------------------------------------------------------------------ ages > 89
@@ -663,7 +681,7 @@ def _patterns() -> dict[str, re.Pattern]:
     # ... and in a board or census row: "Bay 3  Whitcomb, Elsie  93F  hip fx" (age + sex after the name)
     P["age_after_name"] = re.compile(
         r"(?:,[ \t]*|[ \t]*\([ \t]*|[ \t]+(?:is|was|turned|turns)[ \t]+)(" + old + r"|" + ynum + r")(?:\s?(?:[MF]|y/?o|yo[MF]?|y[MF])\b)?"
-        r"(?=[ \t]*[,;.)]|[ \t]+(?:and|years?|yrs?|yo|y/o)\b|[ \t]*$)(?![ \t]*%)"
+        r"(?=[ \t]*[,;.)]|[ \t]+(?:and|years?|yrs?|yo|y/o)\b|[ \t]*$|[ ]{2,}|\t)(?![ \t]*%)"
         r"|[ \t]+(" + old + r")[ ]?(?-i:[MF])(?=[ \t]|[,;:)]|$)", re.M | re.I)
     P["age_decade"] = re.compile(r"(?i:\b(?:in|into)\s+(?:his|her|their|the|my|your)\s+(?:early\s+|mid[\s\-]?|late\s+)?)(90s|90's|nineties|100s)\b")
     # ------------------------------------------------------------------ addresses
@@ -797,6 +815,16 @@ veterans seniors aging families family youth homeless adolescents girls boys""".
 # the code systems and standards a FHIR / CDA record names by URL
 _STANDARDS_URL = re.compile(r"(?i)(?:https?://)?(?:www\.)?(?:[\w\-]+\.)*(?:hl7\.org|loinc\.org|unitsofmeasure\.org|snomed\.info|"
                             r"fhir\.org|nlm\.nih\.gov|who\.int|cdc\.gov|ihe\.net|hl7\.fhir\.\w+)(?![\w\-.]*@)")
+
+
+def _standards_url(text: str, s: int, e: int) -> bool:
+    """Whether the URL or bare domain ``text[s:e]`` is a code system's or public agency's site ("http://loinc.org",
+    "terminology.hl7.org/CodeSystem/v3-ActCode", "cdc.gov"): its host must *end* with the listed domain, so
+    "cdc.gov.example-clinic.com" is not exempt."""
+    m = _STANDARDS_URL.match(text, s, e)
+    return bool(m) and (m.end() == e or text[m.end()] in "/:?#|")
+
+
 _UNIT_WORDS = {"Apt", "Apartment", "Unit", "Suite", "Ste", "Room", "Rm", "Floor", "Building", "Bldg", "Lot"}
 _WEEKDAY_BEFORE = re.compile(r"\b(?:(?:Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)(?:day|sday|nesday|rsday|urday)?|"
                              r"(?i:monday|tuesday|wednesday|thursday|friday|saturday|sunday))\.?,?\s+(?:the\s+)?$")
@@ -1200,13 +1228,19 @@ class _Detector:
             s, e = m.span()
             while e > s and text[e - 1] in ".,;:!?)'\"":
                 e -= 1
-            if _STANDARDS_URL.match(text, s):
-                continue  # "http://loinc.org", "http://terminology.hl7.org/CodeSystem/...": a code system, no person's
+            if _standards_url(text, s, e):
+                # "http://loinc.org", "http://terminology.hl7.org/CodeSystem/...": a code system, no person's; in a FHIR
+                # token "http://snomed.info/sct|44054006" the code after the bar is the system's, not a record number
+                if not re.search(r"[?=&#@]", text[s:e]):  # a query string may still carry a person's values
+                    self.protected.append((s, e))
+                continue
             self.add(s, e, "URL", "url")
         for m in P["bare_domain"].finditer(text):
             s, e = m.span()
             while e > s and text[e - 1] in ".,;:!?)'\"":
                 e -= 1
+            if _standards_url(text, s, e):
+                continue  # "see loinc.org", "per cdc.gov": a public standard or agency site
             self.add(s, e, "URL", "domain")
         for m in P["ipv4"].finditer(text):
             if re.search(r"(?i)\b(?:version|ver|v|firmware|software|build|release|rev|revision)\.?\s*:?\s*$", text[max(0, m.start() - 20):m.start()]):
@@ -1289,6 +1323,11 @@ class _Detector:
 
     def _ids(self) -> None:
         P, text = self.P, self.text
+        # a person's record in a web or API path: "/api/v2/patients/IHI8003608166690503/results", "/members/A44718/"
+        for m in re.finditer(r"/(?:patients?|members?|persons?|people|users?|mrns?|encounters?|accounts?|subjects?|clients?)"
+                             r"/([A-Za-z]{0,5}\d[A-Za-z0-9\-]{3,40})(?=[/?#\s\"']|$)", text, re.I):
+            if sum(c.isdigit() for c in m.group(1)) >= 4:
+                self.add(m.start(1), m.end(1), "ID", "id_in_path")
         # CDA / FHIR XML: <id root="2.16.840..." extension="996-756-495"/>
         for m in re.finditer(r"<(?:[\w]+:)?id\b[^<>]*?\bextension=\"([^\"<>]{3,40})\"", text):
             if any(c.isdigit() for c in m.group(1)):
@@ -1301,7 +1340,7 @@ class _Detector:
                     and not (re.match(r"(?i)group\b", text[m.start():m.start(1)]) and (digits < 5 or not re.fullmatch(r"[\d\-]+", v))) \
                     and not any(P[k].fullmatch(v) for k in ("date_mdy", "date_dmy", "date_iso", "date_dots")):
                 self.add(m.start(1), m.end(1), "ID", "id_labeled")
-        for key in ("id_isbt", "id_cpf", "id_card_groups"):
+        for key in ("id_isbt", "id_cpf", "id_card_groups", "id_hkid"):
             for m in P[key].finditer(text):
                 if not self._code_context(m.start()):
                     self.add(m.start(), m.end(), "ID", key)
@@ -1439,13 +1478,19 @@ class _Detector:
         for m in P["date_md_ctx"].finditer(text):
             if not self._fraction_context(m.start(1), m.end(1)):
                 self.add(m.start(1), m.end(1), "DATE", "md_ctx")
-        for m in P["date_md_padded"].finditer(text):
-            if not self._fraction_context(m.start(1), m.end(1)):
-                self.add(m.start(1), m.end(1), "DATE", "md_padded")
+        for m in P["access_log"].finditer(text):
+            self.add(m.start(2), m.end(2), "DATE", "access_log")
+            if m.group(1) != "-":
+                self.add(m.start(1), m.end(1), "NAME", "access_log_user")
+        for key in ("date_md_padded", "date_dm", "date_dm_ctx"):
+            for m in P[key].finditer(text):
+                if not self._fraction_context(m.start(1), m.end(1)):
+                    self.add(m.start(1), m.end(1), "DATE", key.replace("date_", ""))
         for m in P["date_ordinal"].finditer(text):
             self.add(m.start(1), m.end(1), "DATE", "ordinal")
         # "wed the 12th", "Sat. the 3rd": an abbreviated weekday and an ordinal day, the weekday included
-        for m in re.finditer(r"(?i:\b(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\.?\s+the\s+\d{1,2}(?:st|nd|rd|th))\b", text):
+        for m in re.finditer(r"(?i:\b(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\.?\s+the\s+\d{1,2}(?:st|nd|rd|th))\b"
+                             r"|\b(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day\s+\d{1,2}(?:st|nd|rd|th)\b", text):
             self.add(m.start(), m.end(), "DATE", "weekday_ordinal")
         for m in P["date_year_ctx"].finditer(text):
             if re.match(r"(?i)in\b", m.group()) and re.search(r"(?<![\w/\-])[A-Z]{2,5}[ ]$", text[max(0, m.start() - 7):m.start()]):
@@ -1604,6 +1649,10 @@ class _Detector:
             if m.group("county") and m.group("county").lower() not in lx.towns and not re.search(r"\d", m.group()):
                 continue  # "Co. Cork" (a county named by its town), not "Co Q10"
             self.add(m.start(), m.end(), "ADDRESS", "au_postcode_apo_eircode")
+        # a full UK postcode on its own ("Postcode OL6 9RW", "Leeds LS7 4SA |"): outward code, space, digit and two of
+        # the letters the inward code allows (never C, I, K, M, O, V)
+        for m in re.finditer(r"(?<![\w\-/])(?:[A-PR-UWYZ][A-HK-Y]?\d[A-HJKPSTUW\d]?)[ ]\d[ABD-HJLNP-UW-Z]{2}(?![\w\-])", text):
+            self.add(m.start(), m.end(), "ADDRESS", "uk_postcode")
         for m in P["street_named_abbr"].finditer(text):
             g = next(k for k in (1, 2, 4) if m.group(k))
             self.add(m.start(g), m.end(3) if g == 2 and m.group(3) else m.end(g), "ADDRESS", "street_named")
@@ -2141,6 +2190,12 @@ class _Detector:
         and employers from ``business_names`` (``deid_rules.json``: "Walmart", "Dollar General", "DaVita", "Amedisys"),
         capitalized, or lowercase in a lowercase line; a store number, a branch town or "on <street>" after them joins."""
         text, lx = self.text, self.lx
+        # a company by its legal form: "Morgan & Reyes, PLLC", "EASTBAY LOGISTICS, INC.", "Sasol Mining (Pty) Ltd"
+        for m in re.finditer(r"(?<![\w&'])((?:[A-Z][\w'\-]*[ ](?:&[ ])?){0,3}[A-Z][\w'\-]*),?[ ](?:Inc\.?|INC\.?|LLC|L\.L\.C\.|LLP|PLLC|"
+                             r"Ltd\.?|LTD\.?|Limited|LIMITED|Corp\.?|CORP\.?|Corporation|CORPORATION|\(Pty\)[ ]Ltd|Pty[ ]Ltd|GmbH|S\.A\.)(?![\w])", text):
+            keys = [w.lower().strip(".") for w in re.findall(r"[A-Za-z][\w'.\-]*", m.group(1))]
+            if not all(k in lx.common or k in lx.facility_generic for k in keys):
+                self.add(m.start(), m.end(), "ADDRESS", "company_legal_form")
         for m in re.finditer(r"\b(?:(?:St\.?|Saint)[ ])?(?:[A-Z][a-z'’\-]+[ ]){1,3}(?:County|Parish|Borough)\b(?![ ](?:Road|Rd|Hwy|Highway|Route)\b)", text):
             words = m.group().split()[:-1]
             if all(w.lower() in lx.common and w.lower() not in lx.towns for w in words if w not in ("St.", "St", "Saint")) \
@@ -2367,7 +2422,10 @@ class _Detector:
         # facility words nor listed person names
         if e < j and toks[e].is_word and toks[e].key in lx.common and toks[e].key not in lx.facility_generic:
             return  # the head word modifies what follows: "Aboriginal Health Worker"
-        opening = self._sentence_initial(s)
+        # the document's first words alone on their line (a letterhead: "Greenfield Rheumatology\n200 Commerce Pkwy") open
+        # no sentence
+        letterhead = not text[:toks[i].start].strip() and re.match(r"[ \t]*(?:\n|$|[—–|·][ \t]|-[ \t])|[ ]{3}|\t", text[toks[e - 1].end:toks[e - 1].end + 3])
+        opening = self._sentence_initial(s) and not letterhead
         while s < e and (toks[s].text.lower() in ("and", "of", "the", "&", "for") or toks[s].text.lower().rstrip(".") in lx.honorifics
                          or (opening and (toks[s].key in lx.common or toks[s].key in lx.person_verbs) and toks[s].key not in lx.facility_generic
                              and toks[s].key not in lx.facility_place)):
@@ -2380,6 +2438,8 @@ class _Detector:
         if len(words) < 2 or not any(proper(t) for t in words):
             return
         start, end = toks[s].start, toks[e - 1].end
+        if s > i and toks[s - 1].text == "The":
+            start = toks[s - 1].start  # "The Walton Centre NHS Foundation Trust": the article is part of the name
         if end < len(text) and text[end:end + 1] == "." and toks[e - 1].text in ("Assoc", "Inc", "Ltd", "Co", "Corp"):
             end += 1
         m = re.match(r",[ ]?(?:LLC|LLP|PLLC|PC|P\.C\.|Inc\.?|Ltd\.?)(?![\w])", text[end:end + 8])
@@ -2396,7 +2456,9 @@ class _Detector:
         if weak and (re.search(r"(?i:\b(?:at|from|with|to)[ ]+$|\b(?:md|do|np|pa-c|rn|mbbs|frcp)[ ]*(?:[ ]{2,}|,[ ]*)$)", text[max(0, start - 12):start])
                      or any(t.key in lx.street_words for t in toks[s:e])):
             weak = False  # "follow up at Bright Horizons Pediatrics", "Jane Roe, MD  Northside Pediatrics", "Kirkstall Road Surgery"
-        if weak and not (tail > end and self._tail_has_region or re.match(r",?[ \t]*(?:\d{1,6}[A-Za-z]?[ \t]+[A-Za-z]|(?:Suite|Ste|Unit|P\.?\s?O\.?\s+Box)\b)",
+        if weak and letterhead:
+            weak = False  # a letterhead: the document's first words, alone on their line or before a dash ("Leung Orthodontics\n")
+        if weak and not (tail > end and self._tail_has_region or re.match(r"(?:,?[ \t]*|[ \t]*\n[ \t]*)(?:\d{1,6}[A-Za-z]?[ \t]+[A-Za-z]|(?:Suite|Ste|Unit|P\.?\s?O\.?\s+Box)\b)",
                                                                         text[tail:tail + 30])):
             return  # "Maxillofacial Surgery", "Pediatric Cardiology": a specialty unless an address follows
         self.add(start, tail, "ADDRESS", "facility")
@@ -2412,6 +2474,8 @@ class _Detector:
         after = text[e:e + 60]
         if re.match(r"[ ]*(?:,|·|\||–|—|-)?[ ]*(?:\d{1,6}[ ][A-Z0-9]|[A-Z][a-z]+(?:[ ][A-Z][a-z]+)?,?[ ](?:[A-Z]{2})\b(?![\w\-]))", after):
             return True
+        if re.match(r"[ \t]*\n[ \t]*\d{1,6}[A-Za-z]?[ ][A-Z][a-z]+[ ]", after) and not text[:s].strip():
+            return True  # a letterhead: the name opens the document, its street address on the next line
         m = re.match(r"[ ]*,[ ]*([A-Z][a-z]+(?:[ ][A-Z][a-z]+)?)(?=[ ]*(?:[,.;)\n]|$))", after)
         return bool(m and m.group(1).lower() in lx.towns and m.group(1).lower() not in lx.common)
 
@@ -2996,6 +3060,12 @@ class _Detector:
         self._places_after_names()
 
         self._propagate()
+        self._usernames()
+
+    def _usernames(self) -> None:
+        for s, e in username_spans(self.text, [(c.start, c.end) for c in self.cands if c.type == "NAME"]):
+            if not self._protected(s, e):
+                self.add(s, e, "NAME", "username")
 
     # ----------------------------------------------------------------- records, lists, cues (holdout5 families)
     _JSON_KEYS = {
@@ -3051,6 +3121,40 @@ class _Detector:
         its relation in brackets ("Hope (sister)", "mark (pt's partner)")."""
         self._aligned_tables()
         self._sign_out_lines()
+        self._initials_signatures()
+
+    def _initials_signatures(self) -> None:
+        """Initials that sign a message or an entry: "... after 7. —KB" ending the text, "Reception (TP): Advised",
+        "Coll 09/12/24 0615 RN-TLU", "Typed 7 October 2024 ab/lm" (a letter's author/typist reference); log-in
+        names after "log in as" / "entered by" ("log in as dkessler58", "entered by mokeke")."""
+        text, lx = self.text, self.lx
+
+        def initials_ok(v: str) -> bool:
+            return v.lower() not in lx.credentials and v.lower() not in lx.non_names and v not in ("BC", "CS", "OK", "NA")
+
+        m = re.search(r"(?:^|[ \t.!?])[—–\-][ ]?([A-Z]{2,3})[ \t]*\Z", text)
+        if m and initials_ok(m.group(1)):
+            self.add(m.start(1), m.end(1), "NAME", "initials_signature")
+        for m in re.finditer(r"(?i:\b(?:reception|receptionist|front\s+desk|admin|clerk|scribe|triage|nurse|pharmacist|"
+                             r"rn|lpn|ma|cma|hca|tech|porter))[ ]?\(([A-Z]{2,3})\)[ ]?:", text):
+            if initials_ok(m.group(1)):
+                self.add(m.start(1), m.end(1), "NAME", "initials_role")
+        for m in re.finditer(r"\b(?:RN|LPN|LVN|CNA|PCT|HCA|MLT|PBT)-([A-Z]{2,4})\b(?![\-/])", text):
+            if initials_ok(m.group(1)) and m.group(1).lower() not in lx.common and m.group(1).lower() not in lx.clinical \
+                    and not re.fullmatch(r"BC|CS|CCRN|CEN|NIC|[IVX]+", m.group(1)):
+                self.add(m.start(1), m.end(1), "NAME", "initials_after_credential")
+        for m in re.finditer(r"(?im)\b(?:dictated|typed|transcribed|our\s+ref|ref)\b[^\n]*?[ \t]([a-z]{2,3}/[a-z]{2,3})[ \t]*$", text):
+            self.add(m.start(1), m.end(1), "NAME", "typist_reference")
+        for m in re.finditer(r"(?i:\b(?:log(?:ged)?[ ]?in[ ]as|sign(?:ed)?[ ]?in[ ]as|user(?:name)?[ ]?(?:id)?[ ]?(?:is|:)|"
+                             r"entered[ ]by|overridden[ ]by|modified[ ]by|accessed[ ]by))[ ]+([a-z][a-z0-9._\-]{2,30}[a-z0-9])(?![\w@])", text):
+            v = m.group(1)
+            if re.search(r"\d|[._]", v) or v not in lx.common and v not in lx.clinical:
+                self.add(m.start(1), m.end(1), "NAME", "username_cue")
+        # a work-note or log entry's author after its clock time: "05/14/2024 10:40 amorales: merged accounts"
+        for m in re.finditer(r"(?m)\b\d{1,2}:\d{2}(?::\d{2})?(?:[ ]?[AaPp][Mm])?[ ]+([a-z][a-z0-9._\-]{3,20}[a-z0-9])[ ]?:[ ]", text):
+            v = m.group(1)
+            if v not in lx.common and v not in lx.clinical and v not in lx.non_names:
+                self.add(m.start(1), m.end(1), "NAME", "username_log")
 
     def _aligned_tables(self) -> None:
         """Columns aligned with runs of spaces under a header that names a person column (run on the
@@ -3574,6 +3678,33 @@ def _render(text: str, found: list[tuple[int, int, str]]) -> DeidResult:
     return DeidResult(text="".join(out), spans=spans)
 
 
+def username_spans(text: str, names: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Log-in names made from the person names at ``names`` (offsets in ``text``), anywhere in the text: "TPHAM4" beside
+    "Pham, Trinh", "ong.kh" for "Ong Kok Hwa", "amorales:" after "Ana Morales", "(RBIRTLES1)" after "Ryan Birtles".
+    Forms: initial + surname, surname + initial(s), given + surname (joined, or by "." / "_" / "-"), either word order,
+    digits after; a form under five letters, or a common or clinical word, is never taken."""
+    lx = _lexicon()
+    forms: set[str] = set()
+    for s, e in names:
+        words = [w.lower() for w in re.findall(r"[^\W\d_]+", text[s:e])
+                 if w.lower() not in lx.honorifics and w.lower() not in lx.credentials and w.lower() not in lx.particles]
+        if len(words) < 2:
+            continue
+        for given, family in ((words[0], words[-1]), (words[-1], words[0])):
+            forms.update({given[0] + family, family + given[0], given + family, family + given})
+        forms.add(words[0] + "".join(w[0] for w in words[1:]))  # "Ong Kok Hwa" -> "ongkh"
+    forms = {f for f in forms if len(f) >= 5}
+    out = []
+    if forms:
+        for m in re.finditer(r"(?<![\w@./\-])[A-Za-z][A-Za-z0-9._]{3,30}(?![\w@\-])", text):
+            tok = m.group().rstrip("._")
+            key = re.sub(r"[._]", "", tok.lower()).rstrip("0123456789")
+            # a log-in name is written in one case ("tpham4", "TPHAM4"); "Pham" or "TAM-induced" is no log-in name
+            if key in forms and tok in (tok.lower(), tok.upper()) and tok.lower() not in lx.common and tok.lower() not in lx.clinical:
+                out.append((m.start(), m.start() + len(tok)))
+    return out
+
+
 def _with_tagger(text: str, found: list[tuple[int, int, str]], tagger, rounds: int = 4) -> DeidResult:
     """``text`` de-identified with the rules' spans ``found`` plus the tagger's, to a fixed point.
 
@@ -3591,6 +3722,9 @@ def _with_tagger(text: str, found: list[tuple[int, int, str]], tagger, rounds: i
                 if not any(s < b and a < e for a, b in keep)]
 
     found = deid_model.union(text, found, tagged(text), widen=True)
+    # log-in names of the people the tagger found ("amorales" after its "Ana Morales")
+    users = username_spans(text, [(s, e) for s, e, typ in found if typ == "NAME"])
+    found = deid_model.union(text, found, [(s, e, "NAME") for s, e in users])
     r = _render(text, found)
     for _ in range(rounds):
         extra = deid_model.union(r.text, [], tagged(r.text))

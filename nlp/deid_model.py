@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 MODEL_DIR = REPO / "data" / "models" / "medkg_deid"
 FIXTURES = REPO / "tests" / "fixtures"
-TRAIN_FILES = ("phi_cases.jsonl",) + tuple(f"phi_cases_holdout{k}.jsonl" for k in range(2, 11))
+TRAIN_FILES = ("phi_cases.jsonl",) + tuple(f"phi_cases_holdout{k}.jsonl" for k in range(2, 16))
 LABELS = ("NAME", "DATE", "AGE", "PHONE", "EMAIL", "URL", "ID", "ADDRESS", "IP")
 # Labels whose model spans join the rules' spans: names, places and record numbers are where unseen
 # phrasings slip through; dates and ages over 89 the rules leave out when they cannot tell them from a
@@ -281,6 +281,10 @@ def plausible_name(text: str, start: int, end: int) -> bool:
         return False
     if sum(w in _JOURNAL_WORDS for w in words) >= 2:  # a citation: "J Biol Chem"
         return False
+    camel = _CAMEL.fullmatch(raw[0]) if len(raw) == 1 else None
+    if camel and camel.group(1).lower() not in _NAME_PREFIXES \
+            and not (camel.group(1).lower() in lex.first and camel.group(2).lower() in lex.first):
+        return False  # a brand written in camel case ("SureScan", "AirSense"); not "MacPherson", "MaryAnn", "DeShawn"
     if text[start:end].islower() and all(w in lex.common or w in _WORD_NAMES for w in words):  # "faith" in lowercase prose
         return False
     score = _SCORE_AFTER.match(text, end)
@@ -296,6 +300,14 @@ def plausible_name(text: str, start: int, end: int) -> bool:
 
 
 _LETTER = re.compile(r"[^\W\d_]")
+# a version, release or build number follows ('"version": "2023.2"', "software v 2024.1")
+_VERSION_BEFORE = re.compile(r"(?i)\b(?:version|ver|v|firmware|software|build|release|rev|revision)\"?\.?\s*[:=]?\s*\"?$")
+# one word with a capital inside after three or more letters, and the surname prefixes that make such a name
+_CAMEL = re.compile(r"([A-Z][a-z]{2,})([A-Z][a-z]+)")
+_NAME_PREFIXES = frozenset({"mac", "van", "von", "fitz", "della", "delle", "degli", "dela", "des", "san", "ten", "ter"})
+# a research family, strain or cell line before a code ("family (LMG248)", "pedigree K1102"): no record number
+_RESEARCH_CODE_BEFORE = re.compile(r"(?i)\b(?:famil(?:y|ies)|pedigrees?|kindreds?|strains?|clones?|isolates?|cell[ ]lines?)"
+                                   r"\s*[(:#]?\s*$")
 _DIGIT_TOKEN = re.compile(r"(?<![^\W\d_])\d|\d(?![^\W\d_])")
 # a dose, a duration or a count with its unit: clinical text, no address ("3 h. Carbidopa-levodopa 25/100 1.5 tab")
 _DOSE = re.compile(r"(?i)\b\d+(?:\.\d+)?\s?(?:mg|mcg|g|kg|ml|l|units?|tabs?|tablets?|caps?|capsules?|puffs?|drops?|h|hrs?|hours?|min|mmhg|%)(?![\w])")
@@ -336,8 +348,9 @@ def _date_like(text: str, start: int, end: int) -> bool:
     from nlp.deid import fraction_context, plain_md
 
     value = text[start:end]
-    if _AFTER_MEASURE.match(text, end) or fraction_context(text, start, end):
-        return False
+    if _AFTER_MEASURE.match(text, end) or fraction_context(text, start, end) \
+            or _VERSION_BEFORE.search(text, max(0, start - 24), start):
+        return False  # "5/5 mmHg", "May 3-4 tablets", '"version": "2023.2"'
     if _MONTH.search(value) and (any(c.isdigit() for c in value) or not value.strip().lower().startswith("may")):
         return True
     if _MONTH_YEAR.search(value):
@@ -407,7 +420,7 @@ def acceptable(text: str, start: int, end: int, label: str) -> bool:
                     or _CODE_ATTR_BEFORE.search(text[max(0, start - 16):start])
                     or _patterns()["code_before"].search(text, max(0, start - 60), start) is not None
                     or _CODING_LINE.match(line) or _GENETIC_LOCUS.fullmatch(value) or _number_range(value)
-                    or _NOT_RECORD.fullmatch(value))
+                    or _NOT_RECORD.fullmatch(value) or _RESEARCH_CODE_BEFORE.search(text, max(0, start - 24), start))
     if label == "NAME":
         return not _DIGIT_TOKEN.search(value) and plausible_name(text, start, end)
     if label == "DATE":
@@ -421,8 +434,11 @@ def acceptable(text: str, start: int, end: int, label: str) -> bool:
             return False
         from nlp.deid import _lexicon
 
-        first = _WORDS.search(value)
-        return not (first and first.group().lower() in _lexicon().clinical)
+        lex = _lexicon()
+        words = [w.lower() for w in _WORDS.findall(value)]
+        if words and all(w in lex.facility_generic for w in words):  # "Care Center", "Services": no place named
+            return False
+        return not (words and words[0] in lex.clinical)
     return True
 
 
