@@ -174,7 +174,7 @@ spans on ACI-Bench / MTS-Dialog / PubMed reviewed by hand); the set's later numb
 
 Usage::
 
-    python bench/deid_eval.py [results/deid.json] [--split test|dev|holdout|holdout2|...|holdout16|all] [--rules-only]
+    python bench/deid_eval.py [results/deid.json] [--split test|dev|holdout|holdout2|...|holdout17|all] [--rules-only]
         [--cases FILE ...] [--datasets ../shared/datasets] [--aci-split valid|train]
 """
 from __future__ import annotations
@@ -198,7 +198,7 @@ from nlp.deid import PHI_TYPES, deidentify  # noqa: E402
 TITLES = {"dr", "mr", "mrs", "ms", "miss", "mx", "prof", "md", "do", "rn", "np", "phd", "pa", "mister", "doctor"}
 NUMBER_WORDS = re.compile(r"(?i)ninety|hundred|one|two|three|four|five|six|seven|eight|nine")
 WORD = re.compile(r"[^\W_]+")
-HOLDOUTS = tuple(f"holdout{k}" for k in range(2, 17))  # each in tests/fixtures/phi_cases_holdoutK.jsonl
+HOLDOUTS = tuple(f"holdout{k}" for k in range(2, 18))  # each in tests/fixtures/phi_cases_holdoutK.jsonl
 DEFAULT_CASES = tuple(REPO / "tests" / "fixtures" / f"phi_cases{s}.jsonl" for s in ("",) + tuple(f"_{h}" for h in HOLDOUTS))
 
 
