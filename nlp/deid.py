@@ -503,7 +503,9 @@ def _patterns() -> dict[str, re.Pattern]:
         r"hpcsa|phecc|ahpra|gmc|"
         # UK GP systems and practice codes, membership and contract numbers, registers of doctors ("Reg. No. UPMC 66281",
         # "MMC 48812"), "MLC No.", "CR No.", prison and inmate numbers, driving licences ("CDL LA 008841772", "NYS DL ...")
-        r"emis(?:\s*(?:number|no\.?|#|id))?|practice\s+code|membership(?:\s*(?:number|no\.?|#|id))?|(?:plan/)?contract(?:\s*(?:number|no\.?|#))?|"
+        r"emis(?:\s*(?:number|no\.?|#|id))?|practice\s+code|enrol+ee\s*(?:id|no\.?|number|#)|"
+        r"(?:green\s+)?card\s*(?:no\.?|number|#)|bill\s*(?:no\.?|number|#)|notification\s*(?:no\.?|number|#)|"
+        r"(?:pre-?)?auth(?:ori[sz]ation)?\s*(?:code|no\.?|number|#)|(?-i:AUTH)|membership(?:\s*(?:number|no\.?|#|id))?|(?:plan/)?contract(?:\s*(?:number|no\.?|#))?|"
         r"reg(?:istration)?\.?\s*(?:no\.?|number|#)|(?-i:[A-Z]{1,3}MC)|(?-i:[A-Z]{2,5})\s+(?:no\.|No|number)|"
         r"(?:prison|inmate|prisoner|booking)\s*(?:no\.?|number|#|id)|(?<!/)(?-i:(?:[A-Z]{2,3}\s)?C?DL)|"
         r"id\s*(?:number|no\.?|#)|identifier|id|ident)")
@@ -522,7 +524,7 @@ def _patterns() -> dict[str, re.Pattern]:
     P["ssn"] = re.compile(_NB + r"\d{3}-\d{2}-\d{4}" + _NA)
     # "SSN on file ends in 4417", "card ending in 0091": the last digits of a labeled number
     P["id_last_digits"] = re.compile(
-        r"(?i:\b(?:ssn|ss\s*#|social(?:\s+security)?|card|account|acct|mrn|member\s*id|policy|medicare|medicaid|license|passport|aadhaar|nhs)\b"
+        r"(?i:\b(?:ssn|ss\s*#|social(?:\s+security)?|card|account|acct|checking|savings|mrn|member\s*id|policy|medicare|medicaid|license|passport|aadhaar|nhs)\b"
         r"[^\n.;]{0,40}?\b(?:ends?\s+(?:in|with)|ending(?:\s+(?:in|with))?)\s*:?\s*)(\d{4,6})(?![\w\-])")
     # ... or the value of a "code" attribute or key in a CDA / FHIR record (<code code="38341003" .../>, "code": "E11.9")
     P["code_before"] = re.compile(r"(?i)(?:\b" + _alt(r["code_systems"]) + r"(?:\s*(?:code|id|concept))?[\s#:]*(?:[A-Z0-9.\-]+\s*,\s*)*"
@@ -1323,6 +1325,17 @@ class _Detector:
 
     def _ids(self) -> None:
         P, text = self.P, self.text
+        # a record number dictated digit by digit after its label: "medical record number four four seven, two nine one,
+        # zero six", "patient number M as in Mary, zero four four, eight one two"
+        digit = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
+        for m in re.finditer(r"(?i:\b(?:medical\s+record|record|patient|hospital|chart|account|member|mrn|nhs|health\s+card)"
+                             r"(?:\s+(?:number|no\.?|#))?\s*:?,?\s+)((?:[A-Z]\s+as\s+in\s+[A-Z][a-z]+,?\s+)?(?i:" + digit
+                             + r"(?:[,\s]+" + digit + r"){4,}))", text):
+            self.add(m.start(1), m.end(1), "ID", "id_spoken")
+        # a Singapore / Hong Kong style 4+4 number after a call cue ("contactable at 9744 2281", "Phoned ... on 6688 2014")
+        for m in re.finditer(r"(?i:\b(?:contactable|reachable|reached|call(?:ed)?|phoned?|ring|rang|text(?:ed)?|whatsapp|sms|"
+                             r"tel|mobile|hp|handphone)\b[^\n.;]{0,30}?\b(?:at|on|via)?\s*)(?<![\d\-])([3689]\d{3}[ ]\d{4})(?![\d\-])", text):
+            self.add(m.start(1), m.end(1), "PHONE", "phone_4_4")
         # a person's record in a web or API path: "/api/v2/patients/IHI8003608166690503/results", "/members/A44718/"
         for m in re.finditer(r"/(?:patients?|members?|persons?|people|users?|mrns?|encounters?|accounts?|subjects?|clients?)"
                              r"/([A-Za-z]{0,5}\d[A-Za-z0-9\-]{3,40})(?=[/?#\s\"']|$)", text, re.I):
@@ -1482,6 +1495,13 @@ class _Detector:
             self.add(m.start(2), m.end(2), "DATE", "access_log")
             if m.group(1) != "-":
                 self.add(m.start(1), m.end(1), "NAME", "access_log_user")
+        # a document that writes dates day first ("16-03-2024", "12/09/2023" with a day over 12, "15/04") writes its
+        # short dates so too: "blood culture 20/3", "LFT 27/2", "booked 23/4" (not a duration "18/12", "2/52", "5/7")
+        if re.search(r"(?<![\w/.\-])(?:1[3-9]|2\d|3[01])[/.\-](?:0?[1-9]|1[0-2])[/.\-](?:\d{4}|\d{2})(?![\w/\-]|\.\d)"
+                     r"|(?<![\w/.\-])(?:1[3-9]|2\d|3[01])/0[1-9](?![\w/\-]|\.\d)", text):
+            for m in re.finditer(_NB + r"((?:1[3-9]|2\d|3[01])/(?:[1-689]|1[01]))" + _NA, text):
+                if not self._fraction_context(m.start(1), m.end(1)):
+                    self.add(m.start(1), m.end(1), "DATE", "dm_in_day_first_text")
         for key in ("date_md_padded", "date_dm", "date_dm_ctx"):
             for m in P[key].finditer(text):
                 if not self._fraction_context(m.start(1), m.end(1)):
@@ -3060,7 +3080,23 @@ class _Detector:
         self._places_after_names()
 
         self._propagate()
+        self._propagate_places()
         self._usernames()
+
+    def _propagate_places(self) -> None:
+        """Every other mention of a place or organisation found once, written the same way: "SJMC" as MSH-4 and in
+        "^^^SJMC^MR" and "SJMC OPLAB"; a one-word name only when it is no common word."""
+        lx, text = self.lx, self.text
+        people = {text[c.start:c.end] for c in self.cands if c.type == "NAME"}
+        places = {text[c.start:c.end] for c in self.cands if c.type == "ADDRESS" and c.rule != "town_bare"} - people
+        for v in places:
+            if len(v) < 3 or not re.search(r"[A-Z]", v) or "\n" in v or v.isdigit():
+                continue
+            if " " not in v and (v.lower() in lx.common or v.lower() in lx.non_names or v.lower() in lx.clinical):
+                continue
+            for m in re.finditer(r"(?<![\w])" + re.escape(v) + r"(?![\w])", text):
+                if not self._protected(m.start(), m.end()):
+                    self.add(m.start(), m.end(), "ADDRESS", "propagated_place")
 
     def _usernames(self) -> None:
         for s, e in username_spans(self.text, [(c.start, c.end) for c in self.cands if c.type == "NAME"]):

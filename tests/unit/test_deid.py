@@ -871,6 +871,16 @@ HOLDOUT16_EXAMPLES = [
     ("Date: Hunyo 5, 2024; DOB Enero 30, 2024; is Friday 7th ok; on the 1st like you said",
      "Date: [DATE]; DOB [DATE]; is [DATE] ok; on the [DATE] like you said"),
     ("Contact paralegal at ext. 214 with questions.", "Contact paralegal at ext. [PHONE] with questions."),
+    # holdout17 fixes: dictated record numbers, 4+4 numbers after a call cue, more number labels, places named again,
+    # short day-first dates in a text that writes its dates day first
+    ("medical record number M as in Mary, zero four four, eight one two, admitted",
+     "medical record number [ID], admitted"),
+    ("Daughter contactable at 9744 2281. Enrolee no. HYG/LAG/448210; green card no. TB/ALX/24/0173; Bill No: APH/IP/24/118823",
+     "Daughter contactable at [PHONE]. Enrolee no. [ID]; green card no. [ID]; Bill No: [ID]"),
+    ("MSH|^~\\&|CERNER|SJMC|LAB|SJMC|20240315083212||ORU^R01|MSG0001|P|2.5.1\nPV1|1|O|SJMC OPLAB",
+     "MSH|^~\\&|CERNER|[ADDRESS]|LAB|[ADDRESS]|[DATE]||ORU^R01|[ID]|P|2.5.1\nPV1|1|O|[ADDRESS] OPLAB"),
+    ("Next session: 16-03-2024. Blood culture 20/3 no growth. Age 18/12, 2/52 hx, 5/7 days, GCS 14/15.",
+     "Next session: [DATE]. Blood culture [DATE] no growth. Age 18/12, 2/52 hx, 5/7 days, GCS 14/15."),
 ]
 HOLDOUT16_KEEP = [
     "BP 120/80, power 5/5, pain 3/10, 3/12 cough, GCS 14/15, 2/52, 13/12 old, MMSE 23/30, 25/10 vision.",
@@ -880,6 +890,8 @@ HOLDOUT16_KEEP = [
     "Reference ranges per loinc.org and cdc.gov; Coding: http://snomed.info/sct|44054006, http://loinc.org|4548-4",
     "08:00 insulin: 4 units; 09:15 note: fine. Plan — ICU",
     "Calculate Glasgow-Imrie score; use Glasgow-Blatchford; Rockwood CFS 8; HbE is common in Southeast Asia.",
+    # holdout17's negative controls
+    "LVEF 55% by biplane Simpson; daily Bowie-Dick test passed.",
 ]
 
 
