@@ -1425,6 +1425,18 @@ class _Detector:
 
     def _dates(self) -> None:
         P, text = self.P, self.text
+        # a date said as day and month number ("the ninth of the fourth two thousand and one", "the 3rd of the 11th")
+        ords = (r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|thirteenth|fourteenth|"
+                r"fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|twenty[\s\-](?:first|second|third|fourth|fifth|"
+                r"sixth|seventh|eighth|ninth)|thirtieth|thirty[\s\-]first|\d{1,2}(?:st|nd|rd|th))")
+        months = r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|\d{1,2}(?:st|nd|rd|th))"
+        year = (r"(?:,?\s+(?:nineteen|twenty|two\s+thousand)(?:(?:\s+and)?[\s\-]+(?:one|two|three|four|five|six|seven|eight|nine|"
+                r"ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|"
+                r"sixty|seventy|eighty|ninety|oh|hundred)){0,3})?")
+        for m in re.finditer(r"(?i)\bthe\s+" + ords + r"\s+of\s+the\s+" + months + r"\b(?!\s+(?:ventricle|rib|finger|toe|"
+                             r"metatarsal|metacarpal|cranial|nerve|vertebra|intercostal|lumbar|cervical|thoracic|sacral|grade|degree|"
+                             r"cycle|dose|week|day|month|year|line|stage|time|decade))" + year, text):
+            self.add(m.start(), m.end(), "DATE", "date_spoken_numbers")
         for key in ("date_mdy", "date_dmy", "date_dots", "date_iso", "date_dmony", "date_my_num", "date_ym", "date_mon_y"):
             for m in P[key].finditer(text):
                 self.add(m.start(), m.end(), "DATE", key)

@@ -873,6 +873,8 @@ HOLDOUT16_EXAMPLES = [
     ("Contact paralegal at ext. 214 with questions.", "Contact paralegal at ext. [PHONE] with questions."),
     # holdout17 fixes: dictated record numbers, 4+4 numbers after a call cue, more number labels, places named again,
     # short day-first dates in a text that writes its dates day first
+    ('"Date of birth the ninth of the fourth two thousand and one. I had my smear"',
+     '"Date of birth [DATE]. I had my smear"'),
     ("medical record number M as in Mary, zero four four, eight one two, admitted",
      "medical record number [ID], admitted"),
     ("Daughter contactable at 9744 2281. Enrolee no. HYG/LAG/448210; green card no. TB/ALX/24/0173; Bill No: APH/IP/24/118823",
@@ -892,6 +894,7 @@ HOLDOUT16_KEEP = [
     "Calculate Glasgow-Imrie score; use Glasgow-Blatchford; Rockwood CFS 8; HbE is common in Southeast Asia.",
     # holdout17's negative controls
     "LVEF 55% by biplane Simpson; daily Bowie-Dick test passed.",
+    "Fracture of the third of the fourth metatarsals; the second of the third cycle went well.",
 ]
 
 
