@@ -513,6 +513,12 @@ def _patterns() -> dict[str, re.Pattern]:
         r"(?i:\b" + id_labels + r")(?![A-Za-z])\s*(?:[:#=]|\bis\b|\bwas\b)?\s*(?:#\s*)?\(?"
         r"((?:\d{3}\s\d{2}\s\d{4})|(?:[A-Z]{1,4}\s(?=\d))?(?=[A-Za-z0-9\-/.]*\d)[A-Za-z0-9](?:(?:[A-Za-z0-9\-]|/(?=[A-Za-z0-9])|\.(?=\d))*[A-Za-z0-9])?"
         r"(?:\s\d{1,3}(?=\s*(?:[,;]|$))|(?:\s\d{1,6}){1,5}(?=\s*(?:[,;)]|\.(?!\d)|$|\s\s|\s/\s)))?)(?![\w\-/])", re.M)
+    # a Singapore / Hong Kong style 4+4 number after a call cue ("contactable at 9744 2281", "Phoned ... on 6688 2014")
+    P["phone_4_4"] = re.compile(r"(?i:\b(?:contactable|reachable|reached|call(?:ed)?|phoned?|ring|rang|text(?:ed)?|whatsapp|sms|"
+                                r"tel|mobile|hp|handphone)\b[^\n.;]{0,30}?\b(?:at|on|via)?\s*)(?<![\d\-])([3689]\d{3}[ ]\d{4})(?![\d\-])")
+    # a person's record in a web or API path: "/api/v2/patients/IHI8003608166690503/results", "/members/A44718/"
+    P["id_in_path"] = re.compile(r"/(?:patients?|members?|persons?|people|users?|mrns?|encounters?|accounts?|subjects?|clients?)"
+                                 r"/([A-Za-z]{0,5}\d[A-Za-z0-9\-]{3,40})(?=[/?#\s\"']|$)", re.I)
     # a Hong Kong identity card number with its check digit ("A123456(3)")
     P["id_hkid"] = re.compile(r"(?<![\w\-])[A-Z]{1,2}\d{6}\([0-9A]\)")
     # ISBT 128 blood unit numbers ("W0366 23 123456 4"); Brazilian CPF ("123.456.789-09"); card numbers in groups of four
@@ -580,6 +586,20 @@ def _patterns() -> dict[str, re.Pattern]:
     P["date_spoken"] = re.compile(
         r"(?i:\b(?:the\s+)?" + ordw + r"\s+(?:day\s+)?of\s+" + monw + r"|\b" + monw + r"\s+(?:the\s+)?" + ordw + r")\b"
         r"(?i:,?\s+(?:" + yearw + r")\b|,?\s+" + _YEAR4 + r"\b)?")
+    # ... said as day and month number: "the ninth of the fourth two thousand and one", "the 3rd of the 11th" (not "the third
+    # of the fourth metatarsals")
+    ordn = r"(?:" + ordw + r"|\d{1,2}(?:st|nd|rd|th))"
+    monn = r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|\d{1,2}(?:st|nd|rd|th))"
+    P["date_spoken_numbers"] = re.compile(
+        r"(?i)\bthe\s+" + ordn + r"\s+of\s+the\s+" + monn + r"\b(?!\s+(?:ventricle|rib|finger|toe|metatarsal|metacarpal|cranial|"
+        r"nerve|vertebra|intercostal|lumbar|cervical|thoracic|sacral|grade|degree|cycle|dose|week|day|month|year|line|stage|time|"
+        r"decade))(?:,?\s+(?:" + yearw + r")\b)?")
+    # a record number dictated digit by digit after its label: "medical record number four four seven, two nine one, zero
+    # six", "patient number M as in Mary, zero four four, eight one two"
+    digitw = r"(?:zero|oh|" + unit[3:]
+    P["id_spoken"] = re.compile(
+        r"(?i:\b(?:medical\s+record|record|patient|hospital|chart|account|member|mrn|nhs|health\s+card)(?:\s+(?:number|no\.?|#))?"
+        r"\s*:?,?\s+)((?:[A-Z]\s+as\s+in\s+[A-Z][a-z]+,?\s+)?(?i:" + digitw + r"(?:[,\s]+" + digitw + r"){4,}))")
     # all-capital months: "ADMITTED: FEB 28 2024", "MAR 4, 2024" (with the year)
     P["date_mdy_upper"] = re.compile(r"\b(?:JAN|FEB|MAR|APR|MAY|JUNE?|JULY?|AUG|SEPT?|OCT|NOV|DEC|JANUARY|FEBRUARY|MARCH|APRIL|AUGUST|SEPTEMBER|"
                                      r"OCTOBER|NOVEMBER|DECEMBER)\.?\s+" + _DAY + r"(?:ST|ND|RD|TH)?,?\s+" + _YEAR4 + r"\b")
@@ -636,8 +656,14 @@ def _patterns() -> dict[str, re.Pattern]:
     P["date_dots_ctx"] = re.compile(r"(?i:\b" + date_preps + r")\s*:?\s*(" + _DAY + r"\." + _MONTHNUM + r"\.\d{2})" + _NA)
     # day-first without a year (UK, Ireland, Commonwealth): a day over 12 makes it one ("clinic 17/06", "on 24/09",
     # "review 18/11"); month 12 and 7 stay out unless a date word comes first ("3/12", "13/12" are months, "x/7" days)
-    P["date_dm"] = re.compile(_NB + r"((?:1[3-9]|2\d|3[01])/(?:0[1-9]|1[01]))" + _NA)
-    P["date_dm_ctx"] = re.compile(r"(?i:\b" + date_preps + r")\s*:?\s*(?:the\s+)?((?:1[3-9]|2\d|3[01])/(?:[1-9]|12))" + _NA)
+    day13 = r"(?:1[3-9]|2\d|3[01])"
+    P["date_dm"] = re.compile(_NB + r"(" + day13 + r"/(?:0[1-9]|1[01]))" + _NA)
+    P["date_dm_ctx"] = re.compile(r"(?i:\b" + date_preps + r")\s*:?\s*(?:the\s+)?(" + day13 + r"/(?:[1-9]|12))" + _NA)
+    # a text that writes its dates day first ("16-03-2024", "12/09/2023" with a day over 12, "15/04") writes its short dates
+    # so too: "blood culture 20/3", "LFT 27/2" (not a duration "18/12", "2/52", "5/7")
+    P["day_first_text"] = re.compile(r"(?<![\w/.\-])" + day13 + r"[/.\-](?:0?[1-9]|1[0-2])[/.\-](?:\d{4}|\d{2})(?![\w/\-]|\.\d)"
+                                     r"|(?<![\w/.\-])" + day13 + r"/0[1-9](?![\w/\-]|\.\d)")
+    P["date_dm_short"] = re.compile(_NB + r"(" + day13 + r"/(?:[1-689]|1[01]))" + _NA)
     P["date_md_padded"] = re.compile(_NB + r"(0[1-9]/(?:0[1-9]|[12]\d|3[01])|(?:0?[1-9]|1[0-2])/0[1-9])" + _NA)
     P["date_ordinal"] = re.compile(
         r"(?i:\b(?:on|by|since|until|till|before|after|from|through|starting|of|for|again|seen|(?:mon|tues|wednes|thurs|fri|satur|sun)day|"
@@ -827,6 +853,8 @@ def _standards_url(text: str, s: int, e: int) -> bool:
     return bool(m) and (m.end() == e or text[m.end()] in "/:?#|")
 
 
+# words a version, release or build number follows ("software version 4.2.10.3"; the tagger's date filter in deid_model too)
+VERSION_WORDS = r"(?:version|ver|v|firmware|software|build|release|rev|revision)"
 _UNIT_WORDS = {"Apt", "Apartment", "Unit", "Suite", "Ste", "Room", "Rm", "Floor", "Building", "Bldg", "Lot"}
 _WEEKDAY_BEFORE = re.compile(r"\b(?:(?:Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)(?:day|sday|nesday|rsday|urday)?|"
                              r"(?i:monday|tuesday|wednesday|thursday|friday|saturday|sunday))\.?,?\s+(?:the\s+)?$")
@@ -965,6 +993,7 @@ class _Detector:
             folded = "".join(chars)
         text = folded
         self.text = text
+        self.doc_start = len(text) - len(text.lstrip())  # where the first word is (a letterhead starts there)
         self.P = _patterns()
         self.cands: list[_Cand] = []
         self.protected: list[tuple[int, int]] = [m.span() for m in _PLACEHOLDER_RE.finditer(text)]
@@ -1245,7 +1274,7 @@ class _Detector:
                 continue  # "see loinc.org", "per cdc.gov": a public standard or agency site
             self.add(s, e, "URL", "domain")
         for m in P["ipv4"].finditer(text):
-            if re.search(r"(?i)\b(?:version|ver|v|firmware|software|build|release|rev|revision)\.?\s*:?\s*$", text[max(0, m.start() - 20):m.start()]):
+            if re.search(r"(?i)\b" + VERSION_WORDS + r"\.?\s*:?\s*$", text[max(0, m.start() - 20):m.start()]):
                 continue  # "software version 4.2.10.3": a version number
             self.add(m.start(), m.end(), "IP", "ipv4")
         for m in P["ipv6"].finditer(text):
@@ -1325,20 +1354,11 @@ class _Detector:
 
     def _ids(self) -> None:
         P, text = self.P, self.text
-        # a record number dictated digit by digit after its label: "medical record number four four seven, two nine one,
-        # zero six", "patient number M as in Mary, zero four four, eight one two"
-        digit = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
-        for m in re.finditer(r"(?i:\b(?:medical\s+record|record|patient|hospital|chart|account|member|mrn|nhs|health\s+card)"
-                             r"(?:\s+(?:number|no\.?|#))?\s*:?,?\s+)((?:[A-Z]\s+as\s+in\s+[A-Z][a-z]+,?\s+)?(?i:" + digit
-                             + r"(?:[,\s]+" + digit + r"){4,}))", text):
+        for m in P["id_spoken"].finditer(text):
             self.add(m.start(1), m.end(1), "ID", "id_spoken")
-        # a Singapore / Hong Kong style 4+4 number after a call cue ("contactable at 9744 2281", "Phoned ... on 6688 2014")
-        for m in re.finditer(r"(?i:\b(?:contactable|reachable|reached|call(?:ed)?|phoned?|ring|rang|text(?:ed)?|whatsapp|sms|"
-                             r"tel|mobile|hp|handphone)\b[^\n.;]{0,30}?\b(?:at|on|via)?\s*)(?<![\d\-])([3689]\d{3}[ ]\d{4})(?![\d\-])", text):
+        for m in P["phone_4_4"].finditer(text):
             self.add(m.start(1), m.end(1), "PHONE", "phone_4_4")
-        # a person's record in a web or API path: "/api/v2/patients/IHI8003608166690503/results", "/members/A44718/"
-        for m in re.finditer(r"/(?:patients?|members?|persons?|people|users?|mrns?|encounters?|accounts?|subjects?|clients?)"
-                             r"/([A-Za-z]{0,5}\d[A-Za-z0-9\-]{3,40})(?=[/?#\s\"']|$)", text, re.I):
+        for m in P["id_in_path"].finditer(text):
             if sum(c.isdigit() for c in m.group(1)) >= 4:
                 self.add(m.start(1), m.end(1), "ID", "id_in_path")
         # CDA / FHIR XML: <id root="2.16.840..." extension="996-756-495"/>
@@ -1425,18 +1445,6 @@ class _Detector:
 
     def _dates(self) -> None:
         P, text = self.P, self.text
-        # a date said as day and month number ("the ninth of the fourth two thousand and one", "the 3rd of the 11th")
-        ords = (r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|thirteenth|fourteenth|"
-                r"fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|twenty[\s\-](?:first|second|third|fourth|fifth|"
-                r"sixth|seventh|eighth|ninth)|thirtieth|thirty[\s\-]first|\d{1,2}(?:st|nd|rd|th))")
-        months = r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|\d{1,2}(?:st|nd|rd|th))"
-        year = (r"(?:,?\s+(?:nineteen|twenty|two\s+thousand)(?:(?:\s+and)?[\s\-]+(?:one|two|three|four|five|six|seven|eight|nine|"
-                r"ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|"
-                r"sixty|seventy|eighty|ninety|oh|hundred)){0,3})?")
-        for m in re.finditer(r"(?i)\bthe\s+" + ords + r"\s+of\s+the\s+" + months + r"\b(?!\s+(?:ventricle|rib|finger|toe|"
-                             r"metatarsal|metacarpal|cranial|nerve|vertebra|intercostal|lumbar|cervical|thoracic|sacral|grade|degree|"
-                             r"cycle|dose|week|day|month|year|line|stage|time|decade))" + year, text):
-            self.add(m.start(), m.end(), "DATE", "date_spoken_numbers")
         for key in ("date_mdy", "date_dmy", "date_dots", "date_iso", "date_dmony", "date_my_num", "date_ym", "date_mon_y"):
             for m in P[key].finditer(text):
                 self.add(m.start(), m.end(), "DATE", key)
@@ -1455,7 +1463,7 @@ class _Detector:
         for key in ("date_cjk", "date_lower", "date_foreign"):
             for m in P[key].finditer(text):
                 self.add(m.start(), m.end(), "DATE", key)
-        for key in ("date_spoken", "date_mdy_upper"):
+        for key in ("date_spoken", "date_spoken_numbers", "date_mdy_upper"):
             for m in P[key].finditer(text):
                 self.add(m.start(), m.end(), "DATE", key)
         for key in ("date_md_day", "date_md_after_time", "date_md_title", "date_dots_short", "date_dots_ctx"):
@@ -1507,11 +1515,8 @@ class _Detector:
             self.add(m.start(2), m.end(2), "DATE", "access_log")
             if m.group(1) != "-":
                 self.add(m.start(1), m.end(1), "NAME", "access_log_user")
-        # a document that writes dates day first ("16-03-2024", "12/09/2023" with a day over 12, "15/04") writes its
-        # short dates so too: "blood culture 20/3", "LFT 27/2", "booked 23/4" (not a duration "18/12", "2/52", "5/7")
-        if re.search(r"(?<![\w/.\-])(?:1[3-9]|2\d|3[01])[/.\-](?:0?[1-9]|1[0-2])[/.\-](?:\d{4}|\d{2})(?![\w/\-]|\.\d)"
-                     r"|(?<![\w/.\-])(?:1[3-9]|2\d|3[01])/0[1-9](?![\w/\-]|\.\d)", text):
-            for m in re.finditer(_NB + r"((?:1[3-9]|2\d|3[01])/(?:[1-689]|1[01]))" + _NA, text):
+        if P["day_first_text"].search(text):
+            for m in P["date_dm_short"].finditer(text):
                 if not self._fraction_context(m.start(1), m.end(1)):
                     self.add(m.start(1), m.end(1), "DATE", "dm_in_day_first_text")
         for key in ("date_md_padded", "date_dm", "date_dm_ctx"):
@@ -2225,7 +2230,7 @@ class _Detector:
         # a company by its legal form: "Morgan & Reyes, PLLC", "EASTBAY LOGISTICS, INC.", "Sasol Mining (Pty) Ltd"
         for m in re.finditer(r"(?<![\w&'])((?:[A-Z][\w'\-]*[ ](?:&[ ])?){0,3}[A-Z][\w'\-]*),?[ ](?:Inc\.?|INC\.?|LLC|L\.L\.C\.|LLP|PLLC|"
                              r"Ltd\.?|LTD\.?|Limited|LIMITED|Corp\.?|CORP\.?|Corporation|CORPORATION|\(Pty\)[ ]Ltd|Pty[ ]Ltd|GmbH|S\.A\.)(?![\w])", text):
-            keys = [w.lower().strip(".") for w in re.findall(r"[A-Za-z][\w'.\-]*", m.group(1))]
+            keys = [w.lower() for w in re.findall(r"[A-Za-z][\w'\-]*", m.group(1))]
             if not all(k in lx.common or k in lx.facility_generic for k in keys):
                 self.add(m.start(), m.end(), "ADDRESS", "company_legal_form")
         for m in re.finditer(r"\b(?:(?:St\.?|Saint)[ ])?(?:[A-Z][a-z'’\-]+[ ]){1,3}(?:County|Parish|Borough)\b(?![ ](?:Road|Rd|Hwy|Highway|Route)\b)", text):
@@ -2456,7 +2461,7 @@ class _Detector:
             return  # the head word modifies what follows: "Aboriginal Health Worker"
         # the document's first words alone on their line (a letterhead: "Greenfield Rheumatology\n200 Commerce Pkwy") open
         # no sentence
-        letterhead = not text[:toks[i].start].strip() and re.match(r"[ \t]*(?:\n|$|[—–|·][ \t]|-[ \t])|[ ]{3}|\t", text[toks[e - 1].end:toks[e - 1].end + 3])
+        letterhead = toks[i].start == self.doc_start and re.match(r"[ \t]*(?:\n|$|[—–|·][ \t]|-[ \t])|[ ]{3}|\t", text[toks[e - 1].end:toks[e - 1].end + 3])
         opening = self._sentence_initial(s) and not letterhead
         while s < e and (toks[s].text.lower() in ("and", "of", "the", "&", "for") or toks[s].text.lower().rstrip(".") in lx.honorifics
                          or (opening and (toks[s].key in lx.common or toks[s].key in lx.person_verbs) and toks[s].key not in lx.facility_generic
@@ -2506,7 +2511,7 @@ class _Detector:
         after = text[e:e + 60]
         if re.match(r"[ ]*(?:,|·|\||–|—|-)?[ ]*(?:\d{1,6}[ ][A-Z0-9]|[A-Z][a-z]+(?:[ ][A-Z][a-z]+)?,?[ ](?:[A-Z]{2})\b(?![\w\-]))", after):
             return True
-        if re.match(r"[ \t]*\n[ \t]*\d{1,6}[A-Za-z]?[ ][A-Z][a-z]+[ ]", after) and not text[:s].strip():
+        if re.match(r"[ \t]*\n[ \t]*\d{1,6}[A-Za-z]?[ ][A-Z][a-z]+[ ]", after) and s == self.doc_start:
             return True  # a letterhead: the name opens the document, its street address on the next line
         m = re.match(r"[ ]*,[ ]*([A-Z][a-z]+(?:[ ][A-Z][a-z]+)?)(?=[ ]*(?:[,.;)\n]|$))", after)
         return bool(m and m.group(1).lower() in lx.towns and m.group(1).lower() not in lx.common)
@@ -3729,8 +3734,8 @@ def _render(text: str, found: list[tuple[int, int, str]]) -> DeidResult:
 def username_spans(text: str, names: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Log-in names made from the person names at ``names`` (offsets in ``text``), anywhere in the text: "TPHAM4" beside
     "Pham, Trinh", "ong.kh" for "Ong Kok Hwa", "amorales:" after "Ana Morales", "(RBIRTLES1)" after "Ryan Birtles".
-    Forms: initial + surname, surname + initial(s), given + surname (joined, or by "." / "_" / "-"), either word order,
-    digits after; a form under five letters, or a common or clinical word, is never taken."""
+    Forms: initial + surname, surname + initial(s), given + surname (joined, or by "." / "_"), either word order, digits
+    after, written in one case; a form under five letters, or a common or clinical word, is never taken."""
     lx = _lexicon()
     forms: set[str] = set()
     for s, e in names:

@@ -45,6 +45,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from nlp.deid import VERSION_WORDS
 from nlp.train import sha256_file
 
 log = logging.getLogger(__name__)
@@ -301,7 +302,7 @@ def plausible_name(text: str, start: int, end: int) -> bool:
 
 _LETTER = re.compile(r"[^\W\d_]")
 # a version, release or build number follows ('"version": "2023.2"', "software v 2024.1")
-_VERSION_BEFORE = re.compile(r"(?i)\b(?:version|ver|v|firmware|software|build|release|rev|revision)\"?\.?\s*[:=]?\s*\"?$")
+_VERSION_BEFORE = re.compile(r"(?i)\b" + VERSION_WORDS + r"\"?\.?\s*[:=]?\s*\"?$")
 # one word with a capital inside after three or more letters, and the surname prefixes that make such a name
 _CAMEL = re.compile(r"([A-Z][a-z]{2,})([A-Z][a-z]+)")
 _NAME_PREFIXES = frozenset({"mac", "van", "von", "fitz", "della", "delle", "degli", "dela", "des", "san", "ten", "ter"})
